@@ -1,0 +1,243 @@
+"""The SDK's one exception tree.
+
+Everything the SDK raises on purpose derives from :class:`AudioHighlightsError`::
+
+    AudioHighlightsError
+    ├── ConfigurationError (ValueError)        bad api key / base_url / option
+    ├── UploadError                            the audio could not be sent
+    │   └── SourceError (ValueError)           bad local input, caught before any request
+    ├── APIConnectionError                     no HTTP response (DNS, refused, reset)
+    │   └── APITimeoutError (TimeoutError)     connect/read/write timed out
+    ├── APIResponseError                       a response that is not the API's JSON
+    ├── APIStatusError                         the API answered 4xx/5xx
+    │   ├── BadRequestError                    400 (and other 4xx)
+    │   ├── AuthenticationError                401
+    │   ├── PermissionDeniedError              403
+    │   ├── NotFoundError                      404, or 400 "... not found"
+    │   ├── RateLimitError                     429 (after retries)
+    │   └── ServerError                        5xx (after retries)
+    ├── JobFailedError                         the job ended with status "error"
+    └── JobTimeoutError (TimeoutError)         wait() hit its deadline; job still runs
+
+Every exception raised because of another one chains it (``raise ... from``),
+so the original ``httpx2`` error stays reachable in ``__cause__``. Messages
+carry the server's ``error`` text and its request id where there is one, and
+never the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._models import Transcript, TranscriptStatus
+
+__all__ = [
+    "APIConnectionError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AudioHighlightsError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "JobFailedError",
+    "JobTimeoutError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "SourceError",
+    "UploadError",
+]
+
+
+class AudioHighlightsError(Exception):
+    """Root of every error this SDK raises on purpose."""
+
+
+class ConfigurationError(AudioHighlightsError, ValueError):
+    """The client was configured with something unusable (a base URL that is not http(s), ...)."""
+
+
+class UploadError(AudioHighlightsError):
+    """The audio could not be uploaded (its source failed mid-way or could not be resent)."""
+
+
+class SourceError(UploadError, ValueError):
+    """Bad local input: a missing, empty, unreadable file, a directory, an unsupported type.
+
+    Raised before any network request is made.
+    """
+
+
+class APIConnectionError(AudioHighlightsError):
+    """No HTTP response arrived: the connection failed, was reset, or the protocol broke.
+
+    Attributes:
+        method: HTTP method of the failed request.
+        url: URL of the failed request.
+    """
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """A connect, read, write or pool timeout expired."""
+
+
+class APIResponseError(AudioHighlightsError):
+    """The server answered, but not with the JSON the API defines (HTML, truncated JSON, ...).
+
+    Attributes:
+        status_code: HTTP status of the response.
+        body: Start of the response body, for diagnosis.
+    """
+
+    def __init__(self, message: str, *, status_code: int, body: str = "") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+
+
+class APIStatusError(AudioHighlightsError):
+    """The API answered with an HTTP error status.
+
+    Attributes:
+        status_code: The HTTP status.
+        message: The server's ``error`` text, or the reason phrase.
+        request_id: The server's request id header, when it sent one.
+        body: The decoded JSON body, or ``None`` when it was not JSON.
+        retry_after: Seconds the server asked to wait, when it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.request_id = request_id
+        self.body = body
+        self.retry_after = retry_after
+        text = f"{status_code}: {message}"
+        if request_id:
+            text += f" (request id {request_id})"
+        super().__init__(text)
+
+
+class BadRequestError(APIStatusError):
+    """400, or another 4xx the SDK has no narrower class for: the request was invalid."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this (account, region or feature)."""
+
+
+class NotFoundError(APIStatusError):
+    """404, or a 400 saying the transcript id was not found."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests, still after the SDK's retries."""
+
+
+class ServerError(APIStatusError):
+    """5xx: the server failed, still after the SDK's retries."""
+
+
+class JobFailedError(AudioHighlightsError):
+    """The transcription job ended with ``status: "error"``.
+
+    Attributes:
+        transcript_id: The failed job.
+        message: The server's error text.
+        transcript: The final transcript object.
+    """
+
+    def __init__(self, transcript: Transcript) -> None:
+        self.transcript_id = transcript.id
+        self.message = transcript.error or "the job failed without a message"
+        self.transcript = transcript
+        super().__init__(f"transcript {transcript.id} failed: {self.message}")
+
+
+class JobTimeoutError(AudioHighlightsError, TimeoutError):
+    """``wait()`` reached its deadline before the job finished.
+
+    The job keeps running on the server: ``await client.wait(err.transcript_id)``
+    picks it up again.
+
+    Attributes:
+        transcript_id: The job that was being waited for.
+        last_status: The last status seen, or ``None`` if no poll succeeded.
+        timeout: The deadline that expired, in seconds.
+    """
+
+    def __init__(
+        self, transcript_id: str, last_status: TranscriptStatus | None, timeout: float
+    ) -> None:
+        self.transcript_id = transcript_id
+        self.last_status = last_status
+        self.timeout = timeout
+        seen = last_status.value if last_status is not None else "unknown"
+        super().__init__(
+            f"transcript {transcript_id} not finished after {timeout:g} s "
+            f"(last status: {seen}); it keeps running, wait() on its id to resume"
+        )
+
+
+_NOT_FOUND_MARKERS = ("not found", "does not exist")
+
+
+def status_error(
+    status_code: int,
+    body: Any,
+    *,
+    reason: str = "",
+    request_id: str | None = None,
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """Build the :class:`APIStatusError` subclass that fits an error response."""
+    message = ""
+    if isinstance(body, Mapping):
+        err = body.get("error")
+        message = err if isinstance(err, str) else ""
+    message = message or reason or "error"
+    cls: type[APIStatusError]
+    if status_code == 401:
+        cls = AuthenticationError
+    elif status_code == 403:
+        cls = PermissionDeniedError
+    elif status_code == 404 or (
+        status_code == 400 and any(m in message.lower() for m in _NOT_FOUND_MARKERS)
+    ):
+        cls = NotFoundError
+    elif status_code == 429:
+        cls = RateLimitError
+    elif status_code >= 500:
+        cls = ServerError
+    elif 400 <= status_code < 500:
+        cls = BadRequestError
+    else:
+        cls = APIStatusError
+    return cls(
+        message,
+        status_code=status_code,
+        request_id=request_id,
+        body=body,
+        retry_after=retry_after,
+    )

@@ -1,0 +1,377 @@
+"""Typed, immutable views of the AssemblyAI v2 transcript JSON.
+
+Parsing is lenient on purpose: the hosted API adds fields over time, marks some
+deprecated fields required that it no longer sends, and has been seen omitting
+`rank`. So every parser keeps what it does not know (``raw``), turns a missing
+optional field into ``None`` and only fails on JSON that is not an object at all.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from attrs import field, frozen
+
+__all__ = [
+    "AutoHighlightsResult",
+    "Highlight",
+    "PageDetails",
+    "Timestamp",
+    "Transcript",
+    "TranscriptStatus",
+    "Word",
+]
+
+
+class TranscriptStatus(str, enum.Enum):
+    """Where a transcription job is in its life.
+
+    The hosted API knows four states. A value the SDK has not heard of yet
+    still parses (as a pseudo-member that is neither terminal nor known), so a
+    new server state never breaks a poll loop.
+    """
+
+    QUEUED = "queued"
+    """Accepted and waiting for a worker."""
+    PROCESSING = "processing"
+    """Being transcribed."""
+    COMPLETED = "completed"
+    """Finished; ``text``, ``words`` and the requested features are filled."""
+    ERROR = "error"
+    """Failed; ``Transcript.error`` says why."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> TranscriptStatus | None:
+        if not isinstance(value, str):
+            return None
+        # A pseudo-member keeps the enum type for unknown future states.
+        member = str.__new__(cls, value)
+        member._name_ = value.upper()
+        member._value_ = value
+        return member
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the job will not change any more (``completed`` or ``error``)."""
+        return self in (TranscriptStatus.COMPLETED, TranscriptStatus.ERROR)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _opt_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return round(value)
+    return None
+
+
+def _opt_float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _items(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+@frozen
+class Timestamp:
+    """One occurrence of a key phrase in the audio, in milliseconds.
+
+    Attributes:
+        start: When the first word of the occurrence starts (ms).
+        end: When the last word of the occurrence ends (ms).
+    """
+
+    start: int
+    end: int
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Timestamp:
+        """Parse ``{"start": ms, "end": ms}``; a missing bound becomes 0."""
+        return cls(start=_opt_int(data.get("start")) or 0, end=_opt_int(data.get("end")) or 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API's JSON shape."""
+        return {"start": self.start, "end": self.end}
+
+
+@frozen
+class Word:
+    """A recognised word with its timing.
+
+    Attributes:
+        text: The word as transcribed, punctuation attached (``"Canada,"``).
+        start: Start time in milliseconds.
+        end: End time in milliseconds.
+        confidence: Recognition confidence in 0..1, if the server gave one.
+        speaker: Speaker label when speaker labels were requested.
+        channel: Audio channel for multichannel transcripts.
+    """
+
+    text: str
+    start: int
+    end: int
+    confidence: float | None = None
+    speaker: str | None = None
+    channel: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Word:
+        """Parse one entry of ``words``, tolerating missing fields."""
+        return cls(
+            text=_opt_str(data.get("text")) or "",
+            start=_opt_int(data.get("start")) or 0,
+            end=_opt_int(data.get("end")) or 0,
+            confidence=_opt_float(data.get("confidence")),
+            speaker=_opt_str(data.get("speaker")),
+            channel=_opt_str(data.get("channel")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API's JSON shape (``speaker`` is always present, as in the spec)."""
+        out: dict[str, Any] = {
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "confidence": self.confidence,
+            "speaker": self.speaker,
+        }
+        if self.channel is not None:
+            out["channel"] = self.channel
+        return out
+
+
+@frozen
+class Highlight:
+    """A key phrase: what was said, how often, how relevant, and when.
+
+    Attributes:
+        text: Surface form of the phrase's first occurrence.
+        count: How many times the exact word sequence occurs (case-insensitive),
+            including inside longer phrases.
+        rank: Relevance in 0..1 (a share of the total over all candidates);
+            ``None`` when the server omitted it.
+        timestamps: One entry per counted occurrence, in time order.
+    """
+
+    text: str
+    count: int
+    rank: float | None
+    timestamps: list[Timestamp] = field(factory=list)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Highlight:
+        """Parse one entry of ``auto_highlights_result.results``."""
+        timestamps = [Timestamp.from_dict(ts) for ts in _items(data.get("timestamps"))
+                      if isinstance(ts, Mapping)]
+        count = _opt_int(data.get("count"))
+        return cls(
+            text=_opt_str(data.get("text")) or "",
+            count=len(timestamps) if count is None else count,
+            rank=_opt_float(data.get("rank")),
+            timestamps=timestamps,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API's JSON shape (``rank`` omitted when unknown)."""
+        out: dict[str, Any] = {
+            "count": self.count,
+            "rank": self.rank,
+            "text": self.text,
+            "timestamps": [ts.to_dict() for ts in self.timestamps],
+        }
+        if self.rank is None:
+            del out["rank"]
+        return out
+
+
+def _rank_key(highlight: Highlight) -> float:
+    return -1.0 if highlight.rank is None else highlight.rank
+
+
+@frozen
+class AutoHighlightsResult:
+    """The Key Phrases model's output for one transcript.
+
+    Attributes:
+        status: ``"success"``, or ``"unavailable"`` when the model failed.
+        results: The key phrases, most relevant first.
+    """
+
+    status: str
+    results: list[Highlight] = field(factory=list)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AutoHighlightsResult:
+        """Parse ``auto_highlights_result``; results are sorted rank-descending."""
+        results = [Highlight.from_dict(h) for h in _items(data.get("results"))
+                   if isinstance(h, Mapping)]
+        # The spec calls the list "temporally-sequential" but the service
+        # returns it by rank; sorting here makes both shapes look the same.
+        results.sort(key=_rank_key, reverse=True)
+        return cls(status=_opt_str(data.get("status")) or "unavailable", results=results)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API's JSON shape."""
+        return {"status": self.status, "results": [h.to_dict() for h in self.results]}
+
+
+@frozen
+class PageDetails:
+    """Paging links of ``GET /v2/transcript``.
+
+    Attributes:
+        limit: Page size asked for.
+        result_count: How many items this page holds.
+        current_url: This page.
+        prev_url: The page of older transcripts, or ``None`` at the end.
+        next_url: The page of newer transcripts, or ``None``.
+    """
+
+    limit: int | None
+    result_count: int | None
+    current_url: str | None
+    prev_url: str | None
+    next_url: str | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PageDetails:
+        """Parse ``page_details``."""
+        return cls(
+            limit=_opt_int(data.get("limit")),
+            result_count=_opt_int(data.get("result_count")),
+            current_url=_opt_str(data.get("current_url")),
+            prev_url=_opt_str(data.get("prev_url")),
+            next_url=_opt_str(data.get("next_url")),
+        )
+
+
+# Typed fields of Transcript and the JSON keys they come from; everything
+# else stays only in ``raw``.
+_TRANSCRIPT_SCALARS: dict[str, Any] = {
+    "audio_url": _opt_str,
+    "text": _opt_str,
+    "audio_duration": _opt_float,
+    "confidence": _opt_float,
+    "language_code": _opt_str,
+    "error": _opt_str,
+    "auto_highlights": _opt_bool,
+    "webhook_url": _opt_str,
+}
+
+
+@frozen
+class Transcript:
+    """A transcription job and, once completed, its result.
+
+    Only the fields this SDK works with are typed; every field the server sent
+    is kept in :attr:`raw`, so nothing is lost and :meth:`to_dict` gives the
+    original JSON back.
+
+    Attributes:
+        id: The job id.
+        status: Where the job is.
+        audio_url: The audio the job transcribes.
+        text: The transcript text (``None`` until completed).
+        words: Recognised words with ms timings (empty until completed).
+        audio_duration: Length of the audio in seconds.
+        confidence: Overall recognition confidence in 0..1.
+        language_code: Language of the transcript.
+        error: The server's message when ``status`` is ``error``.
+        auto_highlights: Whether key phrases were requested.
+        auto_highlights_result: Key phrases, when requested and available.
+        webhook_url: Where the server posts completion, if set.
+        raw: The JSON object as received, unknown fields included.
+    """
+
+    id: str
+    status: TranscriptStatus
+    audio_url: str | None = None
+    text: str | None = None
+    words: list[Word] = field(factory=list)
+    audio_duration: float | None = None
+    confidence: float | None = None
+    language_code: str | None = None
+    error: str | None = None
+    auto_highlights: bool | None = None
+    auto_highlights_result: AutoHighlightsResult | None = None
+    webhook_url: str | None = None
+    raw: Mapping[str, Any] = field(factory=dict, eq=False, repr=False)
+
+    @property
+    def highlights(self) -> list[Highlight]:
+        """Key phrases, most relevant first; empty when none are available."""
+        if self.auto_highlights_result is None:
+            return []
+        return list(self.auto_highlights_result.results)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Transcript:
+        """Build a transcript from the API's JSON object, keeping unknown fields.
+
+        Raises:
+            TypeError: ``data`` is not a mapping.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a transcript must be a JSON object, got {type(data).__name__}")
+        status_value = data.get("status")
+        try:
+            status = TranscriptStatus(status_value)
+        except ValueError:
+            # No usable status at all: the most honest reading is "not done".
+            status = TranscriptStatus.QUEUED
+        highlights = data.get("auto_highlights_result")
+        scalars = {name: parse(data.get(name)) for name, parse in _TRANSCRIPT_SCALARS.items()}
+        return cls(
+            id=str(data.get("id") or ""),
+            status=status,
+            words=[Word.from_dict(w) for w in _items(data.get("words")) if isinstance(w, Mapping)],
+            auto_highlights_result=(
+                AutoHighlightsResult.from_dict(highlights) if isinstance(highlights, Mapping)
+                else None
+            ),
+            raw=copy.deepcopy(dict(data)),
+            **scalars,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the transcript as API JSON: :attr:`raw` with the typed fields laid over it.
+
+        ``Transcript.from_dict(t.to_dict()) == t`` holds for every transcript.
+        """
+        out: dict[str, Any] = copy.deepcopy(dict(self.raw))
+        out["id"] = self.id
+        out["status"] = self.status.value
+        for name in _TRANSCRIPT_SCALARS:
+            value = getattr(self, name)
+            if value is not None or name in out:
+                out[name] = value
+        if self.words:
+            out["words"] = [w.to_dict() for w in self.words]
+        if self.auto_highlights_result is not None:
+            out["auto_highlights_result"] = self.auto_highlights_result.to_dict()
+        return out
+
