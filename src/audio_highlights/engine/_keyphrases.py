@@ -1,0 +1,303 @@
+"""Offline key phrases: the output of AssemblyAI's ``auto_highlights_result``, computed locally.
+
+Candidates are maximal noun-phrase chunks (``(ADJ|NOUN)* NOUN+``, at most six
+words) found with a packaged part-of-speech table. Words are scored with a
+position-biased co-occurrence graph (the SingleRank/PositionRank family) and a
+phrase scores the sum of its words' scores. ``count``, ``timestamps`` and
+``text`` follow the service's observed rules (see ``docs/keyphrases.md``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+
+from .._models import AutoHighlightsResult, Highlight, Timestamp, Word
+from . import _lexicon
+
+__all__ = ["extract_highlights"]
+
+# Token classes used by the chunker.
+_BREAK: Final = 0
+_NOUN: Final = 1
+_ADJ: Final = 2
+_PART: Final = 3  # a participle: a modifier inside a phrase, never its first word
+_AMBIG: Final = 4  # noun or verb: decided from the word before it
+
+_MAX_WORDS: Final = 6
+_WINDOW: Final = 6
+_DAMPING: Final = 0.85
+_ITERATIONS: Final = 40
+# Share of the total candidate score that the top phrases carry in the
+# service's own responses (observed 0.85-0.91); ranks are calibrated to it.
+_TOP_MASS: Final = 0.88
+
+_EDGE_PUNCT: Final = "\"'`.,;:!?()[]{}<>*_~|/\\\u2018\u2019\u201c\u201d\u2026\u2013\u2014-"
+_OPENERS: Final = frozenset("\"'`([{<\u2018\u201c")
+_CLOSERS: Final = frozenset(",.;:!?)]}>\"\u201d\u2019\u2026\u2013\u2014")
+_SENTENCE_END: Final = frozenset(".!?\u2026")
+_ABBREV: Final = re.compile(r"^(?:[A-Za-z]\.){2,}$")
+_ABBREV_EDGE: Final = "\"'()[]{},;:!?\u201c\u201d"
+
+# raw word -> (normalised form, class, capitalised, breaks before, breaks after,
+# ends a sentence). Words repeat heavily, so caching skips most string work.
+_TokenInfo = tuple[str, int, bool, bool, bool, bool]
+_CACHE: dict[str, _TokenInfo] = {}
+_CACHE_LIMIT: Final = 200_000
+
+
+def _classify(raw: str) -> _TokenInfo:
+    table = _lexicon.pos_table()
+    stripped = raw.strip()
+    core = stripped.strip(_EDGE_PUNCT).replace("\u2019", "'")
+    tail = stripped[len(stripped.rstrip(_EDGE_PUNCT)):]
+    if _ABBREV.match(stripped.strip(_ABBREV_EDGE)):
+        # "U.S." keeps its dots and does not end a sentence.
+        core = stripped.strip(_ABBREV_EDGE)
+        tail = tail.replace(".", "")
+    before = bool(stripped) and stripped[0] in _OPENERS
+    after = any(ch in _CLOSERS for ch in tail)
+    ends_sentence = any(ch in _SENTENCE_END for ch in tail)
+    norm = core.lower()
+    capital = core[:1].isupper()
+    if not norm or not any(ch.isalpha() for ch in norm) or norm in _lexicon.STOPWORDS:
+        return norm, _BREAK, capital, before, after, ends_sentence
+    if "'" in norm:
+        if norm.endswith("'s") and norm[:-2] not in _lexicon.STOPWORDS \
+                and norm not in _lexicon.VERB_CUES:
+            # A possessive closes its phrase: "Utah's" + "new anti-spam act".
+            return norm, _NOUN, capital, before, True, ends_sentence
+        return norm, _BREAK, capital, before, after, ends_sentence
+    lookup = norm if "-" not in norm else norm.rsplit("-", 1)[1]
+    mask = table.get(lookup, _lexicon.NOUN)
+    if mask & _lexicon.NOUN:
+        cls = _AMBIG if mask & _lexicon.VERB else _NOUN
+    elif mask & _lexicon.ADJ:
+        cls = _ADJ
+    elif mask & _lexicon.VERB and (norm.endswith("ing") or norm.endswith("ed")):
+        cls = _PART
+    elif "-" in norm:
+        # Compounds such as "well-known" or "anti-spam" modify nouns.
+        cls = _ADJ
+    else:
+        cls = _BREAK
+    return norm, cls, capital, before, after, ends_sentence
+
+
+def _surface(raw: str) -> str:
+    stripped = raw.strip()
+    kept = stripped.strip(_ABBREV_EDGE)
+    return kept if _ABBREV.match(kept) else stripped.strip(_EDGE_PUNCT)
+
+
+def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int]]:
+    """Return each word's normalised form, resolved class, and segment number.
+
+    Segments split at punctuation; a phrase occurrence never spans two.
+    """
+    cache = _CACHE
+    if len(cache) > _CACHE_LIMIT:
+        cache.clear()
+    norms: list[str] = []
+    classes: list[int] = []
+    segments: list[int] = []
+    segment = 0
+    sentence_start = True
+    prev_norm = ""
+    for word in words:
+        raw = word.text
+        info = cache.get(raw)
+        if info is None:
+            info = _classify(raw)
+            cache[raw] = info
+        norm, cls, capital, before, after, ends_sentence = info
+        if before:
+            segment += 1
+        if cls == _BREAK:
+            # Stopwords separate occurrences too: "air and quality" never counts
+            # as "air quality".
+            segment += 1
+        elif capital and not sentence_start:
+            cls = _NOUN  # a proper name mid-sentence, whatever the table says
+        elif cls == _AMBIG:
+            cls = _BREAK if prev_norm in _lexicon.VERB_CUES else _NOUN
+        norms.append(norm)
+        classes.append(cls)
+        segments.append(segment)
+        if cls == _BREAK:
+            segment += 1
+        if after:
+            segment += 1
+        sentence_start = ends_sentence or (not norm and sentence_start)
+        prev_norm = norm
+    return norms, classes, segments
+
+
+def _chunks(classes: list[int], segments: list[int]) -> list[tuple[int, int]]:
+    """Find maximal noun-phrase chunks as ``(start, stop)`` index pairs."""
+    spans: list[tuple[int, int]] = []
+    n = len(classes)
+    i = 0
+    while i < n:
+        if classes[i] == _BREAK:
+            i += 1
+            continue
+        j = i
+        seg = segments[i]
+        while j < n and classes[j] != _BREAK and segments[j] == seg:
+            j += 1
+        start = i
+        while start < j:
+            # No participle first; the last word must be a noun.
+            while start < j and classes[start] == _PART:
+                start += 1
+            stop = min(j, start + _MAX_WORDS)
+            while stop > start and classes[stop - 1] != _NOUN:
+                stop -= 1
+            if stop == start:
+                start += 1
+                continue
+            spans.append((start, stop))
+            start = stop
+        i = j
+    return spans
+
+
+def _word_scores(ids: list[int], positions: list[int], n_nodes: int) -> np.ndarray:
+    """Score words with a position-biased PageRank over a co-occurrence graph."""
+    id_arr = np.asarray(ids, dtype=np.int64)
+    pos_arr = np.asarray(positions, dtype=np.float64)
+    # Earlier words weigh more (PositionRank), softened so a long transcript's
+    # later topics still count.
+    bias = np.bincount(id_arr, weights=1.0 / (pos_arr + 1.0) + 1.0 / len(ids), minlength=n_nodes)
+    bias /= bias.sum()
+    src_parts: list[np.ndarray] = []
+    dst_parts: list[np.ndarray] = []
+    for k in range(1, _WINDOW):
+        if k >= len(ids):
+            break
+        near = (pos_arr[k:] - pos_arr[:-k]) < _WINDOW
+        a = id_arr[:-k][near]
+        b = id_arr[k:][near]
+        src_parts += [a, b]
+        dst_parts += [b, a]
+    if not src_parts:
+        return bias
+    src = np.concatenate(src_parts)
+    dst = np.concatenate(dst_parts)
+    keep = src != dst
+    src = src[keep]
+    dst = dst[keep]
+    if src.size == 0:
+        return bias
+    out_weight = np.bincount(src, minlength=n_nodes).astype(np.float64)
+    edge_share = 1.0 / out_weight[src]
+    scores = bias.copy()
+    dangling = out_weight == 0
+    for _ in range(_ITERATIONS):
+        spread = np.bincount(dst, weights=scores[src] * edge_share, minlength=n_nodes)
+        spread += scores[dangling].sum() * bias
+        new = (1.0 - _DAMPING) * bias + _DAMPING * spread
+        if np.abs(new - scores).sum() < 1e-9:
+            scores = new
+            break
+        scores = new
+    return scores
+
+
+def _calibrated_shares(scores: np.ndarray, top: int) -> np.ndarray:
+    """Turn scores into shares of the total, sharpened like the service's ranks.
+
+    The service's top 15 hold about 88% of the total over all candidates; an
+    exponent found by bisection reproduces that concentration while keeping the
+    order of ``scores``.
+    """
+    if scores.size <= top:
+        return scores / scores.sum()
+    base = scores / scores.max()
+    lo, hi = 1.0, 64.0
+    for _ in range(30):
+        mid = (lo + hi) / 2.0
+        powered = base**mid
+        mass = np.sort(powered)[::-1][:top].sum() / powered.sum()
+        if mass < _TOP_MASS:
+            lo = mid
+        else:
+            hi = mid
+    powered = base**hi
+    return powered / powered.sum()
+
+
+def extract_highlights(
+    words: Sequence[Word], *, max_results: int = 15
+) -> AutoHighlightsResult:
+    """Extract key phrases from a transcript's words, as AssemblyAI's Key Phrases model does.
+
+    Args:
+        words: The transcript's words in spoken order, punctuation attached
+            (``"Canada,"``) and times in milliseconds.
+        max_results: The most phrases to return; the service returns 15.
+
+    Returns:
+        A ``"success"`` result whose ``results`` are sorted by rank, highest
+        first. Each phrase's ``count`` counts every case-insensitive occurrence
+        of its word sequence, including those inside longer phrases, with one
+        timestamp per occurrence. Empty or speechless input gives no results.
+    """
+    if not words or max_results <= 0:
+        return AutoHighlightsResult(status="success", results=[])
+    norms, classes, segments = _tokenise(words)
+    spans = _chunks(classes, segments)
+    if not spans:
+        return AutoHighlightsResult(status="success", results=[])
+
+    # Candidates in order of first appearance, keyed by their lowercase words.
+    candidates: dict[tuple[str, ...], int] = {}
+    node_of: dict[str, int] = {}
+    ids: list[int] = []
+    positions: list[int] = []
+    for start, stop in spans:
+        key = tuple(norms[start:stop])
+        if key not in candidates:
+            candidates[key] = start
+        for pos in range(start, stop):
+            ids.append(node_of.setdefault(norms[pos], len(node_of)))
+            positions.append(pos)
+    word_scores = _word_scores(ids, positions, len(node_of))
+
+    keys = list(candidates)
+    phrase_scores = np.fromiter(
+        (sum(float(word_scores[node_of[w]]) for w in key) for key in keys),
+        dtype=np.float64,
+        count=len(keys),
+    )
+    shares = _calibrated_shares(phrase_scores, max_results)
+    # Stable order: score, then first appearance.
+    order = sorted(range(len(keys)), key=lambda i: (-phrase_scores[i], candidates[keys[i]]))
+
+    starts_of: dict[str, list[int]] = {}
+    for pos, norm in enumerate(norms):
+        if classes[pos] != _BREAK:
+            starts_of.setdefault(norm, []).append(pos)
+    results: list[Highlight] = []
+    for i in order[:max_results]:
+        key = keys[i]
+        size = len(key)
+        hits = [
+            p for p in starts_of.get(key[0], ())
+            if p + size <= len(norms)
+            and segments[p] == segments[p + size - 1]
+            and tuple(norms[p:p + size]) == key
+        ]
+        first = hits[0]
+        text = " ".join(_surface(words[p].text) for p in range(first, first + size))
+        stamps = sorted(
+            (Timestamp(start=words[p].start, end=words[p + size - 1].end) for p in hits),
+            key=lambda ts: (ts.start, ts.end),
+        )
+        rank = round(float(shares[i]), 2)
+        results.append(Highlight(text=text, count=len(hits), rank=rank, timestamps=stamps))
+    return AutoHighlightsResult(status="success", results=results)
