@@ -4,6 +4,7 @@ Talks the AssemblyAI v2 transcription API (hosted, or the offline engine in
 :mod:`audio_highlights.engine`). Start with :class:`AsyncClient`.
 """
 
+from ._client import DEFAULT_BASE_URL, DEFAULT_SPEECH_MODELS, AsyncClient
 from ._errors import (
     APIConnectionError,
     APIResponseError,
@@ -12,7 +13,6 @@ from ._errors import (
     AudioHighlightsError,
     AuthenticationError,
     BadRequestError,
-    ConfigurationError,
     JobFailedError,
     JobTimeoutError,
     NotFoundError,
@@ -21,6 +21,7 @@ from ._errors import (
     ServerError,
     SourceError,
     UploadError,
+    UsageError,
 )
 from ._models import (
     AutoHighlightsResult,
@@ -31,6 +32,8 @@ from ._models import (
     TranscriptStatus,
     Word,
 )
+from ._settings import PollSettings, RetrySettings
+from ._sources import ProgressCallback, Source
 from ._version import __version__
 
 __all__ = [
@@ -38,24 +41,31 @@ __all__ = [
     "APIResponseError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncClient",
     "AudioHighlightsError",
     "AuthenticationError",
     "AutoHighlightsResult",
     "BadRequestError",
-    "ConfigurationError",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_SPEECH_MODELS",
     "Highlight",
     "JobFailedError",
     "JobTimeoutError",
     "NotFoundError",
     "PageDetails",
     "PermissionDeniedError",
+    "PollSettings",
+    "ProgressCallback",
     "RateLimitError",
+    "RetrySettings",
     "ServerError",
+    "Source",
     "SourceError",
     "Timestamp",
     "Transcript",
     "TranscriptStatus",
     "UploadError",
+    "UsageError",
     "Word",
     "__version__",
 ]

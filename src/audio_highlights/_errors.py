@@ -3,7 +3,7 @@
 Everything the SDK raises on purpose derives from :class:`AudioHighlightsError`::
 
     AudioHighlightsError
-    ├── ConfigurationError (ValueError)        bad api key / base_url / option
+    ├── UsageError (ValueError)                the SDK was called wrongly (bad base_url, option, id)
     ├── UploadError                            the audio could not be sent
     │   └── SourceError (ValueError)           bad local input, caught before any request
     ├── APIConnectionError                     no HTTP response (DNS, refused, reset)
@@ -41,7 +41,6 @@ __all__ = [
     "AudioHighlightsError",
     "AuthenticationError",
     "BadRequestError",
-    "ConfigurationError",
     "JobFailedError",
     "JobTimeoutError",
     "NotFoundError",
@@ -50,6 +49,7 @@ __all__ = [
     "ServerError",
     "SourceError",
     "UploadError",
+    "UsageError",
 ]
 
 
@@ -57,8 +57,11 @@ class AudioHighlightsError(Exception):
     """Root of every error this SDK raises on purpose."""
 
 
-class ConfigurationError(AudioHighlightsError, ValueError):
-    """The client was configured with something unusable (a base URL that is not http(s), ...)."""
+class UsageError(AudioHighlightsError, ValueError):
+    """The SDK was called wrongly: a base URL that is not http(s), no API key, a bad option or id.
+
+    Raised before any network request is made.
+    """
 
 
 class UploadError(AudioHighlightsError):

@@ -1,0 +1,130 @@
+"""Retry and backoff policies, built on tenacity.
+
+Two policies live here: resending a failed HTTP request
+(:func:`request_retrying`) and the interval between polls of a job
+(:class:`PollWait`). Both sleep with :func:`anyio.sleep`, so they work under
+Trio as well as asyncio, and both are built with ``reraise=True`` or an error
+callback so a :class:`tenacity.RetryError` never reaches the caller.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Mapping
+
+import anyio
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from ._errors import APIConnectionError, APIStatusError
+from ._http import NotSentError
+from ._settings import PollSettings, RetrySettings
+
+__all__ = ["PollWait", "parse_retry_after", "request_retrying"]
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Read how long the server asked us to wait, in seconds.
+
+    Understands ``retry-after-ms`` (milliseconds) and ``Retry-After`` as
+    seconds or as an HTTP date. Returns ``None`` when absent or unreadable.
+    """
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed request is worth retrying at all (ignoring idempotency)."""
+    if isinstance(exc, APIStatusError):
+        return exc.status_code in RETRY_STATUSES
+    return isinstance(exc, APIConnectionError)
+
+
+def _may_resend(exc: BaseException, *, creates_job: bool, settings: RetrySettings) -> bool:
+    if not is_transient(exc):
+        return False
+    if not creates_job or settings.idempotent_submit:
+        return True
+    # A submit is resent only when the server cannot have created the job:
+    # the connection never opened, or it was turned away by the rate limiter.
+    if isinstance(exc, NotSentError):
+        return True
+    return isinstance(exc, APIStatusError) and exc.status_code == 429
+
+
+class _BackoffWait:
+    """Full-jitter exponential backoff, overridden by a server's Retry-After."""
+
+    def __init__(self, settings: RetrySettings) -> None:
+        self._settings = settings
+
+    def __call__(self, state: RetryCallState) -> float:
+        s = self._settings
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, APIStatusError) and exc.retry_after is not None:
+            return min(exc.retry_after, s.max_retry_after)
+        bound = min(s.max_backoff, s.initial * s.multiplier ** (state.attempt_number - 1))
+        return random.uniform(0.0, bound)
+
+
+def request_retrying(settings: RetrySettings, *, creates_job: bool = False) -> AsyncRetrying:
+    """A tenacity controller for resending one request.
+
+    Args:
+        settings: Retry limits and backoff.
+        creates_job: The request is a submit; see :class:`RetrySettings`.
+    """
+    return AsyncRetrying(
+        stop=stop_after_attempt(settings.max_retries + 1),
+        wait=_BackoffWait(settings),
+        retry=retry_if_exception(
+            lambda exc: _may_resend(exc, creates_job=creates_job, settings=settings)
+        ),
+        sleep=anyio.sleep,
+        reraise=True,
+    )
+
+
+class PollWait:
+    """The next poll interval: growing, jittered, bounded by the deadline.
+
+    Args:
+        settings: The poll policy.
+        deadline: Absolute :func:`anyio.current_time` by which waiting ends,
+            or ``None``.
+    """
+
+    def __init__(self, settings: PollSettings, deadline: float | None) -> None:
+        self._settings = settings
+        self._deadline = deadline
+        self.retry_after: float | None = None
+
+    def __call__(self, state: RetryCallState) -> float:
+        s = self._settings
+        base = min(s.max_interval, s.initial * s.multiplier ** (state.attempt_number - 1))
+        delay = base * random.uniform(1.0 - s.jitter, 1.0 + s.jitter)
+        if self.retry_after is not None:
+            delay = self.retry_after
+            self.retry_after = None
+        if self._deadline is not None:
+            delay = min(delay, max(0.0, self._deadline - anyio.current_time()))
+        return delay

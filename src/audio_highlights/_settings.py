@@ -1,0 +1,94 @@
+"""Frozen settings for retries and polling.
+
+Every duration accepts ``float`` seconds or a :class:`datetime.timedelta`
+and is stored as ``float`` seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from attrs import field, frozen, validators
+
+__all__ = ["PollSettings", "RetrySettings", "Seconds", "to_seconds"]
+
+#: A duration: seconds as a number, or a timedelta.
+Seconds = float | int | timedelta
+
+
+def to_seconds(value: Seconds) -> float:
+    """Convert a duration to float seconds.
+
+    Raises:
+        TypeError: ``value`` is not a number or timedelta.
+    """
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected seconds (float) or timedelta, got {type(value).__name__}")
+    return float(value)
+
+
+def _opt_seconds(value: Seconds | None) -> float | None:
+    return None if value is None else to_seconds(value)
+
+
+_non_negative = validators.ge(0.0)
+
+
+@frozen(kw_only=True)
+class RetrySettings:
+    """How failed requests are retried.
+
+    Retried: connection failures, timeouts, 408, 429 and 5xx responses. The
+    delay before retry *n* (1-based) is drawn uniformly from
+    ``[0, min(max_backoff, initial * multiplier ** (n - 1))]`` ("full jitter"),
+    unless the server sent ``Retry-After`` or ``retry-after-ms``, which wins,
+    capped at ``max_retry_after``.
+
+    ``POST /v2/transcript`` creates a job, so it is only resent when the
+    request provably never reached the server (the connection was never
+    established) or was refused with 429, unless ``idempotent_submit`` says the
+    server honours the ``Idempotency-Key`` header the SDK sends with each submit.
+
+    Attributes:
+        max_retries: Retries after the first attempt (0 disables retrying).
+        initial: Upper bound of the first backoff delay, seconds.
+        multiplier: Growth of the bound per retry.
+        max_backoff: Largest bound, seconds.
+        max_retry_after: Cap on a server-requested delay, seconds.
+        idempotent_submit: The server deduplicates submits by ``Idempotency-Key``
+            (the offline engine does), so every submit failure may be retried.
+    """
+
+    max_retries: int = field(default=4, validator=validators.ge(0))
+    initial: float = field(default=0.5, converter=to_seconds, validator=_non_negative)
+    multiplier: float = field(default=2.0, validator=validators.ge(1.0))
+    max_backoff: float = field(default=20.0, converter=to_seconds, validator=_non_negative)
+    max_retry_after: float = field(default=60.0, converter=to_seconds, validator=_non_negative)
+    idempotent_submit: bool = False
+
+
+@frozen(kw_only=True)
+class PollSettings:
+    """How :meth:`AsyncClient.wait` polls a job.
+
+    The interval before poll *n* grows as ``initial * multiplier ** (n - 1)``
+    up to ``max_interval``, each randomised by ``±jitter`` (a fraction) so many
+    jobs started together do not poll in lockstep. A ``Retry-After`` on a poll
+    response (any status) overrides the interval, capped by the deadline.
+
+    Attributes:
+        initial: First interval, seconds.
+        multiplier: Growth per poll.
+        max_interval: Longest interval, seconds.
+        jitter: Relative randomisation of each interval, 0..1.
+        timeout: Overall deadline of one ``wait()``, seconds; ``None`` waits
+            for ever.
+    """
+
+    initial: float = field(default=0.5, converter=to_seconds, validator=_non_negative)
+    multiplier: float = field(default=1.5, validator=validators.ge(1.0))
+    max_interval: float = field(default=10.0, converter=to_seconds, validator=_non_negative)
+    jitter: float = field(default=0.2, validator=[validators.ge(0.0), validators.le(1.0)])
+    timeout: float | None = field(default=3600.0, converter=_opt_seconds)
