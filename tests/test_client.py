@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
-from fakeserver import FAILED_JOB_ERROR, Fault, serve_fake
 
 import audio_highlights as ah
+from fakeserver import FAILED_JOB_ERROR, Fault, serve_fake
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +44,7 @@ async def test_transcribe_path_end_to_end(audio_file: Path) -> None:
         assert t.words[0] == ah.Word(
             text="Smoke", start=250, end=650, confidence=t.words[0].confidence
         )
-        assert [h.text for h in t.highlights][0] == "air quality alerts"
+        assert t.highlights[0].text == "air quality alerts"
         ranks = [h.rank for h in t.highlights]
         assert ranks == sorted(ranks, reverse=True)
         first = t.highlights[0]
@@ -77,7 +78,7 @@ async def test_bytes_file_object_and_async_iterable_sources() -> None:
     async def gen() -> AsyncIterator[bytes]:
         for i in range(0, len(data), 7000):
             yield data[i : i + 7000]
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
 
     async with serve_fake() as server, client_for(server, upload_chunk_size=4096) as client:
         await client.upload(data)
@@ -350,28 +351,28 @@ async def test_path_traversal_ids_stay_in_their_segment() -> None:
 
 
 async def test_cancellation_storm_leaves_client_usable(audio_file: Path) -> None:
-    async with serve_fake(complete_after=0.05) as server:
-        async with client_for(server, max_concurrency=4, max_concurrent_uploads=2) as client:
-            job = await client.submit("https://example.com/a.mp3")
-            server.faults = [Fault(kind="stall", seconds=0.05, times=100)]
+    limits = {"max_concurrency": 4, "max_concurrent_uploads": 2}
+    async with serve_fake(complete_after=0.05) as server, client_for(server, **limits) as client:
+        job = await client.submit("https://example.com/a.mp3")
+        server.faults = [Fault(kind="stall", seconds=0.05, times=100)]
 
-            async def one(i: int) -> None:
-                with anyio.move_on_after(0.001 * (i % 40)):
-                    if i % 3 == 0:
-                        await client.upload(audio_file)
-                    elif i % 3 == 1:
-                        await client.transcribe("https://example.com/x.mp3")
-                    else:
-                        await client.get(job.id)
+        async def one(i: int) -> None:
+            with anyio.move_on_after(0.001 * (i % 40)):
+                if i % 3 == 0:
+                    await client.upload(audio_file)
+                elif i % 3 == 1:
+                    await client.transcribe("https://example.com/x.mp3")
+                else:
+                    await client.get(job.id)
 
-            async with anyio.create_task_group() as tg:
-                for i in range(300):
-                    tg.start_soon(one, i)
-            server.faults = []
-            with anyio.fail_after(10):
-                for _ in range(10):
-                    assert (await client.get(job.id)).id == job.id
-                    await client.upload(b"abc")
+        async with anyio.create_task_group() as tg:
+            for i in range(300):
+                tg.start_soon(one, i)
+        server.faults = []
+        with anyio.fail_after(10):
+            for _ in range(10):
+                assert (await client.get(job.id)).id == job.id
+                await client.upload(b"abc")
 
 
 async def test_many_concurrent_transcriptions_share_one_pool() -> None:
@@ -396,7 +397,8 @@ async def test_caller_http_client_is_used_not_closed() -> None:
 
     async with serve_fake() as server:
         async with httpx2.AsyncClient() as http:
-            async with client_for(server, http_client=http) as client:
+            client = client_for(server, http_client=http)
+            async with client:
                 await client.submit("https://example.com/a.mp3")
             assert not http.is_closed
         assert server.created_jobs == 1

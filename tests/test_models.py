@@ -1,0 +1,122 @@
+"""Lenient parsing and round-tripping of the API's JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import audio_highlights as ah
+
+EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "examples"
+
+
+def test_wildfires_example_parses_and_sorts_by_rank() -> None:
+    spec = json.loads((EXAMPLES / "wildfires_v2_reconstructed_words.json").read_text())
+    t = ah.Transcript.from_dict(
+        {
+            "id": "w",
+            "status": "completed",
+            "words": spec["words"],
+            "auto_highlights_result": spec["expected_auto_highlights_result"],
+            "text": spec["text"],
+        }
+    )
+    assert len(t.words) == 861
+    assert len(t.highlights) == 15
+    ranks = [h.rank for h in t.highlights]
+    assert ranks == sorted(ranks, reverse=True)
+    for h in t.highlights:
+        assert h.count == len(h.timestamps)
+    assert ah.Transcript.from_dict(t.to_dict()) == t
+
+
+def test_missing_and_odd_fields_are_tolerated() -> None:
+    t = ah.Transcript.from_dict(
+        {
+            "id": "a",
+            "status": "completed",
+            "words": [{"text": "hi", "start": 1, "end": 2, "speaker": None}, "junk"],
+            "auto_highlights_result": {
+                "status": "success",
+                "results": [
+                    {"text": "b", "count": 1, "timestamps": [{"start": 1, "end": 2}]},
+                    {"text": "a", "count": 2, "rank": 0.5, "timestamps": []},
+                ],
+            },
+            "brand_new_field": {"nested": [1, 2]},
+            "audio_duration": 12,
+        }
+    )
+    assert t.words == [ah.Word(text="hi", start=1, end=2)]
+    assert [h.text for h in t.highlights] == ["a", "b"]  # missing rank sorts last
+    assert t.highlights[1].rank is None
+    assert t.raw["brand_new_field"] == {"nested": [1, 2]}
+    assert t.audio_duration == 12.0
+    assert t.to_dict()["brand_new_field"] == {"nested": [1, 2]}
+    assert "rank" not in t.to_dict()["auto_highlights_result"]["results"][1]
+
+
+def test_null_and_unavailable_highlights() -> None:
+    assert ah.Transcript.from_dict({"id": "a", "status": "queued"}).highlights == []
+    t = ah.Transcript.from_dict(
+        {"id": "a", "status": "completed", "auto_highlights_result": None, "error": None}
+    )
+    assert t.auto_highlights_result is None and t.highlights == [] and t.error is None
+    t = ah.Transcript.from_dict(
+        {"id": "a", "status": "completed", "auto_highlights_result": {"status": "unavailable"}}
+    )
+    assert t.auto_highlights_result == ah.AutoHighlightsResult(status="unavailable", results=[])
+
+
+def test_unknown_status_is_kept_and_not_terminal() -> None:
+    t = ah.Transcript.from_dict({"id": "a", "status": "paused"})
+    assert t.status.value == "paused" and not t.status.is_terminal
+    assert t.to_dict()["status"] == "paused"
+    assert ah.TranscriptStatus("completed") is ah.TranscriptStatus.COMPLETED
+    assert str(ah.TranscriptStatus.ERROR) == "error"
+
+
+def test_highlight_count_defaults_to_timestamps() -> None:
+    h = ah.Highlight.from_dict({"text": "x", "timestamps": [{"start": 1, "end": 2}] * 3})
+    assert h.count == 3
+
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+keys = st.sampled_from(
+    [
+        "id",
+        "status",
+        "text",
+        "words",
+        "audio_duration",
+        "confidence",
+        "error",
+        "auto_highlights_result",
+        "language_code",
+        "audio_url",
+        "auto_highlights",
+        "other",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(keys, json_values, max_size=10))
+def test_any_json_object_parses_and_round_trips(data: dict[str, object]) -> None:
+    t = ah.Transcript.from_dict(data)
+    again = ah.Transcript.from_dict(json.loads(json.dumps(t.to_dict())))
+    assert again == t
+    assert all(
+        a.rank is None or b.rank is None or a.rank >= b.rank
+        for a, b in zip(t.highlights, t.highlights[1:], strict=False)
+    )
