@@ -185,8 +185,11 @@ class Highlight:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Highlight:
         """Parse one entry of ``auto_highlights_result.results``."""
-        timestamps = [Timestamp.from_dict(ts) for ts in _items(data.get("timestamps"))
-                      if isinstance(ts, Mapping)]
+        timestamps = [
+            Timestamp.from_dict(ts)
+            for ts in _items(data.get("timestamps"))
+            if isinstance(ts, Mapping)
+        ]
         count = _opt_int(data.get("count"))
         return cls(
             text=_opt_str(data.get("text")) or "",
@@ -227,8 +230,9 @@ class AutoHighlightsResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AutoHighlightsResult:
         """Parse ``auto_highlights_result``; results are sorted rank-descending."""
-        results = [Highlight.from_dict(h) for h in _items(data.get("results"))
-                   if isinstance(h, Mapping)]
+        results = [
+            Highlight.from_dict(h) for h in _items(data.get("results")) if isinstance(h, Mapping)
+        ]
         # The spec calls the list "temporally-sequential" but the service
         # returns it by rank; sorting here makes both shapes look the same.
         results.sort(key=_rank_key, reverse=True)
@@ -350,7 +354,8 @@ class Transcript:
             status=status,
             words=[Word.from_dict(w) for w in _items(data.get("words")) if isinstance(w, Mapping)],
             auto_highlights_result=(
-                AutoHighlightsResult.from_dict(highlights) if isinstance(highlights, Mapping)
+                AutoHighlightsResult.from_dict(highlights)
+                if isinstance(highlights, Mapping)
                 else None
             ),
             raw=copy.deepcopy(dict(data)),
@@ -374,4 +379,3 @@ class Transcript:
         if self.auto_highlights_result is not None:
             out["auto_highlights_result"] = self.auto_highlights_result.to_dict()
         return out
-
