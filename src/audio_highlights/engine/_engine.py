@@ -1,0 +1,75 @@
+"""Open the embedded engine: store, recognizer, job runner and ASGI app, as one unit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from attrs import frozen
+from starlette.types import ASGIApp
+
+from ._app import build_app
+from ._runner import Runner, prepare_recognizer
+from ._settings import EngineSettings
+from ._store import Store
+
+__all__ = ["Engine", "open_engine"]
+
+logger = logging.getLogger("audio_highlights.engine")
+
+
+@frozen
+class Engine:
+    """A running engine.
+
+    Attributes:
+        app: The started ASGI application (AssemblyAI v2 routes).
+        settings: The settings it runs with.
+        recognizer: The recognizer actually in use (``"whisper"`` or ``"pocketsphinx"``).
+    """
+
+    app: ASGIApp
+    settings: EngineSettings
+    recognizer: str
+
+
+@asynccontextmanager
+async def open_engine(
+    settings: EngineSettings | None = None, **options: Any
+) -> AsyncIterator[Engine]:
+    """Start the engine and stop it, with every task it started, on exit.
+
+    Jobs left queued or processing by an earlier run on the same data dir are
+    requeued and finished.
+
+    Args:
+        settings: Complete settings; or pass :class:`EngineSettings` fields as
+            keyword ``options`` instead.
+        **options: Fields of :class:`EngineSettings` (``data_dir``, ``workers`` ...).
+
+    Yields:
+        The running :class:`Engine`; talk to ``engine.app`` over ASGI.
+    """
+    if settings is None:
+        settings = EngineSettings(**options)
+    elif options:
+        raise TypeError("pass either settings or keyword options, not both")
+    for directory in (settings.data_dir, settings.uploads_dir, settings.tmp_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    recognizer, model_dir = await anyio.to_thread.run_sync(prepare_recognizer, settings)
+    logger.info("engine recognizer: %s (%s)", recognizer, model_dir or "bundled model")
+    store = await anyio.to_thread.run_sync(Store, settings.db_path)
+    try:
+        runner = Runner(settings, store, recognizer, model_dir)
+        app = build_app(settings, store, runner)
+        async with anyio.create_task_group() as tg:
+            await tg.start(runner.run)
+            try:
+                yield Engine(app=app, settings=settings, recognizer=recognizer)
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        store.close()

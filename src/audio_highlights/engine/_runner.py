@@ -1,0 +1,246 @@
+"""The job runner: claims queued jobs and recognises them in worker processes."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.to_process
+import httpx2
+
+from ._asr import RecognizerUnavailable, recognize_file
+from ._audio import AudioDecodeError
+from ._model_files import ModelFilesError, whisper_base_dir
+from ._settings import EngineSettings
+from ._ssrf import UrlRefused, check_fetch_url
+from ._store import Job, Store
+from ._webhooks import deliver_webhook
+
+__all__ = ["Runner", "prepare_recognizer"]
+
+logger = logging.getLogger("audio_highlights.engine")
+
+_PUNCT = re.compile(r"[^\w\s'-]+")
+
+
+def _fall_back(reason: str) -> tuple[str, str | None]:
+    message = f"whisper recognizer unavailable ({reason}); falling back to pocketsphinx"
+    logger.warning(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    return "pocketsphinx", None
+
+
+def prepare_recognizer(settings: EngineSettings) -> tuple[str, str | None]:
+    """Pick the recognizer and model directory (blocking; run it in a thread).
+
+    Whisper uses, in order: ``settings.model_dir``, the packaged model (assembled
+    once under the data dir), or a model faster-whisper already has in its hub
+    cache. If none is usable the engine falls back to pocketsphinx with a warning.
+
+    Returns:
+        ``(recognizer, model_dir)``; ``model_dir`` is ``None`` for pocketsphinx.
+    """
+    if settings.recognizer == "pocketsphinx":
+        return "pocketsphinx", None
+    if importlib.util.find_spec("faster_whisper") is None:
+        return _fall_back("faster-whisper is not installed")
+    if settings.model_dir is not None:
+        if (settings.model_dir / "model.bin").is_file():
+            return "whisper", str(settings.model_dir)
+        return _fall_back(f"no model.bin in {settings.model_dir}")
+    try:
+        return "whisper", str(whisper_base_dir(settings.models_dir))
+    except (ModelFilesError, OSError) as exc:
+        packaged_error = str(exc)
+    try:
+        from faster_whisper.utils import download_model  # type: ignore[import-untyped,unused-ignore]
+
+        # Only what is already cached: the engine never reaches out to a hub on its own.
+        return "whisper", str(download_model("base", local_files_only=True))
+    except Exception as exc:  # noqa: BLE001 - any hub failure just means "not available"
+        return _fall_back(f"{packaged_error}; no cached hub model either ({exc})")
+
+
+def _apply_format(words: list[dict[str, Any]], punctuate: bool, format_text: bool) -> None:
+    for word in words:
+        text = word["text"]
+        if not punctuate:
+            text = _PUNCT.sub("", text)
+        if not format_text:
+            text = text.lower()
+        word["text"] = text
+
+
+def _highlights(words: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    from audio_highlights._models import Word
+
+    try:
+        module = importlib.import_module("._keyphrases", __package__)
+    except ImportError:
+        return {"status": "unavailable", "results": []}
+    try:
+        result = module.extract_highlights([Word.from_dict(w) for w in words])
+        out: dict[str, Any] = result.to_dict()
+    except Exception:  # noqa: BLE001 - a key-phrase failure must not fail the transcript
+        logger.exception("key phrase extraction failed")
+        return {"status": "unavailable", "results": []}
+    return out
+
+
+class Runner:
+    """Runs queued jobs with at most ``settings.workers`` recognitions at once."""
+
+    def __init__(
+        self, settings: EngineSettings, store: Store, recognizer: str, model_dir: str | None
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.recognizer = recognizer
+        self.model_dir = model_dir
+        self._limiter = anyio.CapacityLimiter(settings.workers)
+        self._cpu_threads = max(1, (os.cpu_count() or 1) // settings.workers)
+        self._wake = anyio.Event()
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    def wake(self) -> None:
+        """Tell idle workers that a job was queued."""
+        self._wake.set()
+        self._wake = anyio.Event()
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED)\
+            -> None:
+        """Run the worker loops until cancelled."""
+        await anyio.to_thread.run_sync(self.store.requeue_interrupted)
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            for _ in range(self.settings.workers):
+                tg.start_soon(self._worker)
+            task_status.started()
+
+    async def _worker(self) -> None:
+        while True:
+            job = await anyio.to_thread.run_sync(self.store.claim_next)
+            if job is None:
+                # Polling as well as waking covers jobs queued by another process.
+                with anyio.move_on_after(2.0):
+                    await self._wake.wait()
+                continue
+            await self._process(job)
+
+    async def _process(self, job: Job) -> None:
+        status, result, error = "error", None, None
+        try:
+            result = await self._recognise(job)
+            status = "completed"
+        except (AudioDecodeError, UrlRefused, RecognizerUnavailable, _FetchError) as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure becomes the job's error
+            logger.exception("job %s failed", job.id)
+            error = f"internal error while transcribing: {type(exc).__name__}: {exc}"
+        await anyio.to_thread.run_sync(self.store.finish, job.id, status, result, error)
+        webhook_url = job.params.get("webhook_url")
+        if webhook_url and self._tg is not None:
+            self._tg.start_soon(self._webhook, job, status)
+
+    async def _recognise(self, job: Job) -> dict[str, Any]:
+        upload = job.params.get("_upload")
+        if upload:
+            path = self.settings.uploads_dir / upload
+            if not path.is_file():
+                raise AudioDecodeError("the uploaded file no longer exists")
+            raw = await self._run_asr(path)
+        else:
+            path = await self._download(job.audio_url)
+            try:
+                raw = await self._run_asr(path)
+            finally:
+                path.unlink(missing_ok=True)
+        words: list[dict[str, Any]] = raw["words"]
+        _apply_format(words, job.params.get("punctuate") is not False,
+                      job.params.get("format_text") is not False)
+        confidences = [w["confidence"] for w in words]
+        result: dict[str, Any] = {
+            "text": " ".join(w["text"] for w in words),
+            "words": [{**w, "speaker": None} for w in words],
+            "confidence": round(sum(confidences) / len(confidences), 4) if words else None,
+            "audio_duration": round(raw["audio_duration"]),
+            "language_code": "en_us",
+            "speech_model_used": (
+                "whisper-base" if raw["recognizer"] == "whisper" else "pocketsphinx"
+            ),
+        }
+        if job.params.get("auto_highlights"):
+            result["auto_highlights_result"] = await anyio.to_thread.run_sync(_highlights, words)
+        return result
+
+    async def _run_asr(self, path: Path) -> dict[str, Any]:
+        out: dict[str, Any] = await anyio.to_process.run_sync(
+            recognize_file,
+            str(path),
+            self.recognizer,
+            self.model_dir,
+            self._cpu_threads,
+            cancellable=True,
+            limiter=self._limiter,
+        )
+        return out
+
+    async def _download(self, url: str) -> Path:
+        await check_fetch_url(url, self.settings.allow_url_hosts)
+        self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="download-", dir=self.settings.tmp_dir)
+        os.close(fd)
+        path = Path(name)
+        done = False
+        try:
+            size = 0
+            async with httpx2.AsyncClient(timeout=60, follow_redirects=False) as client, \
+                    client.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise _FetchError(
+                        f"Download error, {url} answered HTTP {response.status_code}"
+                    )
+                async with await anyio.open_file(path, "wb") as f:
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > self.settings.max_download_bytes:
+                            raise _FetchError(f"Download error, {url} is too large")
+                        await f.write(chunk)
+            done = True
+        except httpx2.HTTPError as exc:
+            raise _FetchError(f"Download error, unable to download {url}: {exc}") from exc
+        finally:
+            if not done:
+                path.unlink(missing_ok=True)
+        return path
+
+    async def _webhook(self, job: Job, status: str) -> None:
+        name = job.params.get("webhook_auth_header_name")
+        value = job.params.get("webhook_auth_header_value")
+        header = (name, value) if name and value is not None else None
+        code = await deliver_webhook(
+            job.params["webhook_url"],
+            {"transcript_id": job.id, "status": status},
+            header,
+            max_attempts=self.settings.webhook_max_attempts,
+            initial_backoff=self.settings.webhook_initial_backoff,
+            max_backoff=self.settings.webhook_max_backoff,
+            timeout=self.settings.webhook_timeout,
+        )
+        await anyio.to_thread.run_sync(
+            self.store.update_result, job.id, {"webhook_status_code": code}
+        )
+
+
+class _FetchError(RuntimeError):
+    """``audio_url`` could not be downloaded."""

@@ -1,0 +1,108 @@
+"""Engine configuration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from attrs import field, frozen, validators
+
+__all__ = ["EngineSettings", "default_data_dir"]
+
+_RECOGNIZERS = ("whisper", "pocketsphinx")
+
+
+def default_data_dir() -> Path:
+    """Where the engine keeps its database, uploads and model cache by default.
+
+    ``AUDIO_HIGHLIGHTS_DATA_DIR`` wins; otherwise ``$XDG_CACHE_HOME/audio-highlights``
+    or ``~/.cache/audio-highlights``.
+    """
+    explicit = os.environ.get("AUDIO_HIGHLIGHTS_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME")
+    base = Path(cache).expanduser() if cache else Path.home() / ".cache"
+    return base / "audio-highlights"
+
+
+def _seconds(value: float | dt.timedelta) -> float:
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def _path(value: str | os.PathLike[str]) -> Path:
+    return Path(value).expanduser()
+
+
+def _opt_path(value: str | os.PathLike[str] | None) -> Path | None:
+    return None if value is None else Path(value).expanduser()
+
+
+def _positive(instance: object, attribute: object, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{getattr(attribute, 'name', 'value')} must be positive, got {value!r}")
+
+
+@frozen(kw_only=True)
+class EngineSettings:
+    """How the embedded engine runs.
+
+    Durations accept float seconds or :class:`datetime.timedelta` and are stored as
+    float seconds.
+
+    Attributes:
+        data_dir: Directory for the SQLite store, uploads and the model cache.
+        workers: Recognition worker processes (default: CPU count).
+        recognizer: ``"whisper"`` (default) or ``"pocketsphinx"``.
+        model_dir: A faster-whisper model directory to use instead of the packaged one.
+        api_key: When set, every request needs ``authorization: <api_key>``.
+        max_upload_bytes: Largest accepted upload (default 2.2 GB).
+        max_json_bytes: Largest accepted JSON request body.
+        allow_url_hosts: Host names ``audio_url`` may point at besides own uploads.
+        webhook_max_attempts: Webhook delivery attempts before giving up.
+        webhook_initial_backoff: First retry delay for webhooks.
+        webhook_max_backoff: Longest retry delay for webhooks.
+        webhook_timeout: Per-attempt webhook timeout.
+        max_download_bytes: Largest ``audio_url`` download accepted.
+    """
+
+    data_dir: Path = field(factory=default_data_dir, converter=_path)
+    workers: int = field(
+        factory=lambda: os.cpu_count() or 1, validator=[validators.instance_of(int), _positive]
+    )
+    recognizer: str = field(default="whisper", validator=validators.in_(_RECOGNIZERS))
+    model_dir: Path | None = field(default=None, converter=_opt_path)
+    api_key: str | None = field(default=None, repr=False)
+    max_upload_bytes: int = field(default=2_200_000_000, validator=_positive)
+    max_json_bytes: int = field(default=1_000_000, validator=_positive)
+    allow_url_hosts: frozenset[str] = field(
+        default=frozenset(), converter=lambda hosts: frozenset(h.lower() for h in hosts)
+    )
+    webhook_max_attempts: int = field(default=10, validator=_positive)
+    webhook_initial_backoff: float = field(default=1.0, converter=_seconds, validator=_positive)
+    webhook_max_backoff: float = field(default=60.0, converter=_seconds, validator=_positive)
+    webhook_timeout: float = field(default=10.0, converter=_seconds, validator=_positive)
+    max_download_bytes: int = field(default=2_200_000_000, validator=_positive)
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Directory holding completed uploads."""
+        return self.data_dir / "uploads"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Directory for partial files (same file system, so renames are atomic)."""
+        return self.data_dir / "tmp"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite database file."""
+        return self.data_dir / "engine.sqlite3"
+
+    @property
+    def models_dir(self) -> Path:
+        """Cache of assembled recognition models."""
+        return self.data_dir / "models"
