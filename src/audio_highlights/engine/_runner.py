@@ -15,16 +15,16 @@ from typing import Any
 
 import anyio
 import anyio.abc
-import anyio.to_process
 import httpx2
 
-from ._asr import RecognizerUnavailable, recognize_file
+from ._asr import RecognizerUnavailable
 from ._audio import AudioDecodeError
 from ._model_files import ModelFilesError, whisper_base_dir
 from ._settings import EngineSettings
 from ._ssrf import UrlRefused, check_fetch_url
 from ._store import Job, Store
 from ._webhooks import deliver_webhook
+from ._worker import WorkerCrashed, WorkerProcess
 
 __all__ = ["Runner", "prepare_recognizer"]
 
@@ -107,7 +107,6 @@ class Runner:
         self.store = store
         self.recognizer = recognizer
         self.model_dir = model_dir
-        self._limiter = anyio.CapacityLimiter(settings.workers)
         self._cpu_threads = max(1, (os.cpu_count() or 1) // settings.workers)
         self._wake = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
@@ -128,21 +127,28 @@ class Runner:
             task_status.started()
 
     async def _worker(self) -> None:
-        while True:
-            job = await anyio.to_thread.run_sync(self.store.claim_next)
-            if job is None:
-                # Polling as well as waking covers jobs queued by another process.
-                with anyio.move_on_after(2.0):
-                    await self._wake.wait()
-                continue
-            await self._process(job)
+        # One subprocess per worker loop, started on first use and stopped with it.
+        process = WorkerProcess()
+        try:
+            while True:
+                job = await anyio.to_thread.run_sync(self.store.claim_next)
+                if job is None:
+                    # Polling as well as waking covers jobs queued by another process.
+                    with anyio.move_on_after(2.0):
+                        await self._wake.wait()
+                    continue
+                await self._process(job, process)
+        finally:
+            await process.aclose()
 
-    async def _process(self, job: Job) -> None:
+    async def _process(self, job: Job, process: WorkerProcess) -> None:
         status, result, error = "error", None, None
         try:
-            result = await self._recognise(job)
+            result = await self._recognise(job, process)
             status = "completed"
-        except (AudioDecodeError, UrlRefused, RecognizerUnavailable, _FetchError) as exc:
+        except (
+            AudioDecodeError, UrlRefused, RecognizerUnavailable, WorkerCrashed, _FetchError
+        ) as exc:
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - any failure becomes the job's error
             logger.exception("job %s failed", job.id)
@@ -152,17 +158,17 @@ class Runner:
         if webhook_url and self._tg is not None:
             self._tg.start_soon(self._webhook, job, status)
 
-    async def _recognise(self, job: Job) -> dict[str, Any]:
+    async def _recognise(self, job: Job, process: WorkerProcess) -> dict[str, Any]:
         upload = job.params.get("_upload")
         if upload:
             path = self.settings.uploads_dir / upload
             if not path.is_file():
                 raise AudioDecodeError("the uploaded file no longer exists")
-            raw = await self._run_asr(path)
+            raw = await self._run_asr(process, path)
         else:
             path = await self._download(job.audio_url)
             try:
-                raw = await self._run_asr(path)
+                raw = await self._run_asr(process, path)
             finally:
                 path.unlink(missing_ok=True)
         words: list[dict[str, Any]] = raw["words"]
@@ -183,15 +189,9 @@ class Runner:
             result["auto_highlights_result"] = await anyio.to_thread.run_sync(_highlights, words)
         return result
 
-    async def _run_asr(self, path: Path) -> dict[str, Any]:
-        out: dict[str, Any] = await anyio.to_process.run_sync(
-            recognize_file,
-            str(path),
-            self.recognizer,
-            self.model_dir,
-            self._cpu_threads,
-            cancellable=True,
-            limiter=self._limiter,
+    async def _run_asr(self, process: WorkerProcess, path: Path) -> dict[str, Any]:
+        out: dict[str, Any] = await process.call(
+            str(path), self.recognizer, self.model_dir, self._cpu_threads
         )
         return out
 

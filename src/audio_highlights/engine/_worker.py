@@ -1,0 +1,140 @@
+"""A recognition worker process and the parent's handle on it.
+
+The worker runs as ``python -m audio_highlights.engine._worker`` rather than via
+multiprocessing or :mod:`anyio.to_process`: those re-import the parent's
+``__main__`` in the child, which breaks for scripts without a main guard and
+for ``python -m`` entry points. Requests and replies are length-prefixed pickles
+over the child's stdin and a private copy of its stdout (fd 1 itself is pointed
+at stderr, so stray prints from native libraries cannot corrupt the protocol).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from typing import Any, BinaryIO
+
+import anyio
+import anyio.abc
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+__all__ = ["WorkerCrashed", "WorkerProcess"]
+
+_HEADER = struct.Struct("!Q")
+
+
+class WorkerCrashed(RuntimeError):
+    """The worker process died while handling a request."""
+
+
+class WorkerProcess:
+    """One long-lived worker subprocess that runs :func:`recognize_file` calls in turn."""
+
+    def __init__(self) -> None:
+        self._process: anyio.abc.Process | None = None
+        self._reader: BufferedByteReceiveStream | None = None
+
+    async def _ensure(self) -> tuple[anyio.abc.Process, BufferedByteReceiveStream]:
+        if self._process is None or self._process.returncode is not None:
+            await self.aclose()
+            self._process = await anyio.open_process(
+                [sys.executable, "-m", "audio_highlights.engine._worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=None,
+                env=_child_env(),
+            )
+            assert self._process.stdout is not None
+            self._reader = BufferedByteReceiveStream(self._process.stdout)
+        assert self._reader is not None
+        return self._process, self._reader
+
+    async def call(self, *args: Any) -> Any:
+        """Run ``recognize_file(*args)`` in the worker and return its result.
+
+        An exception raised in the worker is re-raised here. If this call is
+        cancelled the worker is killed (its work cannot be interrupted otherwise).
+
+        Raises:
+            WorkerCrashed: The process died before answering.
+        """
+        process, reader = await self._ensure()
+        assert process.stdin is not None
+        payload = pickle.dumps(args)
+        answered = False
+        try:
+            try:
+                await process.stdin.send(_HEADER.pack(len(payload)) + payload)
+                size = _HEADER.unpack(await reader.receive_exactly(_HEADER.size))[0]
+                ok, value = pickle.loads(await reader.receive_exactly(size))  # noqa: S301
+            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError,
+                    anyio.ClosedResourceError) as exc:
+                raise WorkerCrashed("the recognition worker process died") from exc
+            answered = True
+        finally:
+            if not answered:
+                await self.aclose()
+        if not ok:
+            raise value
+        return value
+
+    async def aclose(self) -> None:
+        """Stop the worker process (killing it if it is busy)."""
+        process, self._process, self._reader = self._process, None, None
+        if process is None:
+            return
+        with anyio.CancelScope(shield=True):
+            if process.returncode is None:
+                process.kill()
+            await process.aclose()
+
+
+def _child_env() -> dict[str, str]:
+    # The child must import this package exactly as the parent did, even when
+    # the parent found it through a sys.path tweak rather than an install.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _serve_forever() -> None:
+    from ._asr import recognize_file
+
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    requests = sys.stdin.buffer
+    while True:
+        header = _read_exactly(requests, _HEADER.size)
+        if header is None:
+            return
+        body = _read_exactly(requests, _HEADER.unpack(header)[0])
+        if body is None:
+            return
+        args = pickle.loads(body)  # noqa: S301 - the parent is the only writer
+        try:
+            reply: tuple[bool, Any] = (True, recognize_file(*args))
+        except Exception as exc:  # noqa: BLE001 - sent back to the parent, which re-raises
+            reply = (False, exc)
+        try:
+            data = pickle.dumps(reply)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            data = pickle.dumps((False, RuntimeError(repr(reply[1]))))
+        replies.write(_HEADER.pack(len(data)) + data)
+        replies.flush()
+
+
+if __name__ == "__main__":
+    _serve_forever()
