@@ -139,11 +139,12 @@ def main() -> None:
     parser.add_argument("--no-baselines", action="store_true")
     args = parser.parse_args()
 
+    rake = make_rake(yake_stopwords()) if not args.no_baselines else None
     rows = []
     for name in args.sets.split(","):
         docs = load(name, args.limit)
         words_per_doc = [as_words(str(d["text"])) for d in docs]
-        word_map = {id(d): w for d, w in zip(docs, words_per_doc)}
+        word_map = {id(d): w for d, w in zip(docs, words_per_doc, strict=True)}
 
         def ours(doc: dict[str, object], _m: dict[int, list[Word]] = word_map) -> list[str]:
             result = extract_highlights(_m[id(doc)])
@@ -163,11 +164,14 @@ def main() -> None:
             import yake
 
             kw = yake.KeywordExtractor(lan="en", n=3, top=20)
-            row["yake"] = evaluate(
-                lambda d: [k for k, _ in sorted(kw.extract_keywords(str(d["text"])),
-                                                key=lambda x: x[1])], docs)
-            rake = make_rake(yake_stopwords())
-            row["rake"] = evaluate(lambda d: rake(str(d["text"])), docs)
+
+            def run_yake(d: dict[str, object], _kw: object = kw) -> list[str]:
+                found = _kw.extract_keywords(str(d["text"]))  # type: ignore[attr-defined]
+                return [k for k, _ in sorted(found, key=lambda x: x[1])]
+
+            row["yake"] = evaluate(run_yake, docs)
+            assert rake is not None
+            row["rake"] = evaluate(lambda d, _r=rake: _r(str(d["text"])), docs)
         rows.append(row)
 
     header = "| set | docs | ours F1@5 | ours F1@10 |"

@@ -13,18 +13,53 @@ VERB = 2
 ADJ = 4
 ADV = 8
 
+
+def _words(text: str) -> frozenset[str]:
+    # Word lists are kept as plain text so they stay easy to read and edit.
+    return frozenset(text.split())
+
+
 # Function words, discourse markers and speech fillers: none of these may sit
 # inside a key phrase. Written for this project; the split follows ordinary
 # English grammar (determiners, pronouns, prepositions, conjunctions,
 # auxiliaries, modals, wh-words, degree adverbs, fillers).
-STOPWORDS: frozenset[str] = frozenset(
-    ["a", "an", "the", "this", "that", "these", "those", "some", "any", "no", "every", "each", "either", "neither", "all", "both", "half", "many", "few", "several", "such", "what", "which", "whatever", "whichever", "whose", "own", "same", "i", "me", "my", "mine", "myself", "we", "us", "our", "ours", "ourselves", "you", "your", "yours", "yourself", "yourselves", "he", "him", "his", "himself", "she", "her", "hers", "herself", "it", "its", "itself", "they", "them", "their", "theirs", "themselves", "one", "ones", "oneself", "someone", "somebody", "something", "anyone", "anybody", "anything", "everyone", "everybody", "everything", "nobody", "nothing", "none", "who", "whom", "whoever", "about", "above", "across", "after", "against", "along", "amid", "among", "around", "as", "at", "before", "behind", "below", "beneath", "beside", "besides", "between", "beyond", "but", "by", "despite", "down", "during", "except", "for", "from", "in", "inside", "into", "like", "near", "of", "off", "on", "onto", "out", "outside", "over", "past", "per", "since", "than", "through", "throughout", "till", "to", "toward", "towards", "under", "underneath", "unlike", "until", "up", "upon", "versus", "via", "with", "within", "without", "and", "or", "nor", "so", "yet", "if", "then", "else", "because", "although", "though", "while", "whereas", "whether", "unless", "once", "when", "whenever", "where", "wherever", "why", "how", "however", "am", "is", "are", "was", "were", "be", "been", "being", "have", "has", "had", "having", "do", "does", "did", "doing", "done", "will", "would", "shall", "should", "can", "could", "may", "might", "must", "ought", "need", "dare", "gonna", "wanna", "gotta", "lemme", "gimme", "not", "no", "yes", "yeah", "yep", "nope", "okay", "ok", "oh", "ah", "aha", "uh", "um", "umm", "uhm", "er", "erm", "hmm", "hm", "mm", "mhm", "uh-huh", "huh", "wow", "hey", "hi", "hello", "bye", "please", "thanks", "thank", "very", "really", "quite", "rather", "too", "also", "just", "only", "even", "still", "already", "again", "ever", "never", "always", "often", "sometimes", "usually", "here", "there", "now", "today", "tonight", "tomorrow", "yesterday", "well", "actually", "basically", "literally", "maybe", "perhaps", "probably", "definitely", "certainly", "anyway", "anyways", "sure", "right", "kind", "sort", "lot", "lots", "bit", "thing", "things", "stuff", "etc", "vs", "e.g", "i.e"]
+STOPWORDS: frozenset[str] = _words(
+    """
+    a an the this that these those some any no every each either neither all both half
+    many few several such what which whatever whichever whose own same i me my mine
+    myself we us our ours ourselves you your yours yourself yourselves he him his
+    himself she her hers herself it its itself they them their theirs themselves one
+    ones oneself someone somebody something anyone anybody anything everyone everybody
+    everything nobody nothing none who whom whoever about above across after against
+    along amid among around as at before behind below beneath beside besides between
+    beyond but by despite down during except for from in inside into like near of off on
+    onto out outside over past per since than through throughout till to toward towards
+    under underneath unlike until up upon versus via with within without and or nor so
+    yet if then else because although though while whereas whether unless once when
+    whenever where wherever why how however am is are was were be been being have has
+    had having do does did doing done will would shall should can could may might must
+    ought need dare gonna wanna gotta lemme gimme not no yes yeah yep nope okay ok oh ah
+    aha uh um umm uhm er erm hmm hm mm mhm uh-huh huh wow hey hi hello bye please thanks
+    thank very really quite rather too also just only even still already again ever
+    never always often sometimes usually here there now today tonight tomorrow yesterday
+    well actually basically literally maybe perhaps probably definitely certainly anyway
+    anyways sure right kind sort lot lots bit thing things stuff etc vs e.g i.e first
+    last next
+    """
 )
+
+# Quantity words that modify a noun ("more wildfires") but never head a phrase.
+MODIFIERS: frozenset[str] = _words("more most less least fewer other another much")
 
 # A noun/verb word right after one of these is read as a verb ("we hit",
 # "to change", "will alert").
-VERB_CUES: frozenset[str] = frozenset(
-    ["i", "we", "you", "he", "she", "they", "it", "who", "that", "which", "to", "will", "would", "shall", "should", "can", "could", "may", "might", "must", "do", "does", "did", "don't", "doesn't", "didn't", "won't", "can't", "couldn't", "wouldn't", "shouldn't", "i'm", "we're", "you're", "they're", "he's", "she's", "it's", "i'll", "we'll", "you'll", "they'll", "i've", "we've", "you've", "they've", "i'd", "we'd", "you'd", "they'd", "not", "never", "also", "just", "always", "often"]
+VERB_CUES: frozenset[str] = _words(
+    """
+    i we you he she they it who that which to will would shall should can could may
+    might must do does did don't doesn't didn't won't can't couldn't wouldn't shouldn't
+    i'm we're you're they're he's she's it's i'll we'll you'll they'll i've we've you've
+    they've i'd we'd you'd they'd not never also just always often
+    """
 )
 
 
