@@ -1,0 +1,245 @@
+"""The engine over real HTTP: httpx2, the raw ``requests`` recipe and the official SDK."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("faster_whisper")
+httpx2 = pytest.importorskip("httpx2")
+
+from audio_highlights import Transcript, TranscriptStatus  # noqa: E402
+
+from .conftest import AUDIO, Server  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> Iterator[Any]:
+    with httpx2.Client(base_url=server.url, timeout=60) as c:
+        yield c
+
+
+def upload(client: Any, data: bytes) -> str:
+    r = client.post("/v2/upload", content=data,
+                    headers={"content-type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    return str(r.json()["upload_url"])
+
+
+def wait(client: Any, transcript_id: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = client.get(f"/v2/transcript/{transcript_id}").json()
+        if body["status"] in ("completed", "error"):
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def wildfires(client: Any) -> dict[str, Any]:
+    url = upload(client, (AUDIO / "wildfires.mp3").read_bytes())
+    r = client.post("/v2/transcript", json={
+        "audio_url": url, "auto_highlights": True,
+        "speech_models": ["universal-3-pro", "universal-2"], "some_future_field": 1,
+    })
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] in ("queued", "processing")
+    return wait(client, r.json()["id"])
+
+
+def test_job_completes_with_words_and_highlights(
+    wildfires: dict[str, Any], references: dict[str, Any]
+) -> None:
+    t = Transcript.from_dict(wildfires)
+    assert t.status is TranscriptStatus.COMPLETED, t.error
+    assert "wildfires" in (t.text or "").lower()
+    assert "air quality" in (t.text or "").lower()
+    assert len(t.words) > 40
+    starts = [w.start for w in t.words]
+    assert starts == sorted(starts)
+    assert all(isinstance(w.start, int) and w.end >= w.start for w in t.words)
+    assert all(0 <= (w.confidence or 0) <= 1 for w in t.words)
+    assert t.language_code == "en_us"
+    assert wildfires["audio_duration"] == round(references["wildfires.mp3"]["duration_s"])
+    assert 0 < (t.confidence or 0) <= 1
+    assert wildfires["created"] and wildfires["completed"]
+    for key in ("speech_model", "language_model", "acoustic_model", "webhook_auth",
+                "redact_pii", "summarization", "language_confidence_threshold",
+                "language_confidence"):
+        assert key in wildfires
+    assert t.auto_highlights_result is not None
+    if t.auto_highlights_result.status == "success":
+        texts = [h.text.lower() for h in t.highlights]
+        assert any("air quality" in x for x in texts), texts
+        for h in t.highlights:
+            assert len(h.timestamps) == h.count
+
+
+def test_list_item_and_paging(client: Any, wildfires: dict[str, Any]) -> None:
+    url = upload(client, b"not audio at all")
+    ids = [client.post("/v2/transcript", json={"audio_url": url}).json()["id"] for _ in range(3)]
+    page = client.get("/v2/transcript", params={"limit": 2}).json()
+    assert [t["id"] for t in page["transcripts"]] == ids[::-1][:2]
+    item = page["transcripts"][0]
+    assert set(item) == {"id", "resource_url", "status", "created", "completed", "audio_url",
+                         "error"}
+    assert item["resource_url"].endswith(f"/v2/transcript/{ids[2]}")
+    details = page["page_details"]
+    assert details["limit"] == 2 and details["result_count"] == 2
+    assert details["next_url"] is None
+    older = client.get(details["prev_url"]).json()
+    assert [t["id"] for t in older["transcripts"]][:1] == [ids[0]]
+    newer = client.get(older["page_details"]["next_url"]).json()
+    assert [t["id"] for t in newer["transcripts"]] == ids[::-1][:2]
+    for i in ids:
+        wait(client, i)
+    done = client.get("/v2/transcript", params={"status": "completed", "limit": 200}).json()
+    assert wildfires["id"] in {t["id"] for t in done["transcripts"]}
+    assert client.get("/v2/transcript", params={"limit": 0}).status_code == 400
+    assert client.get("/v2/transcript", params={"limit": 201}).status_code == 400
+    assert client.get("/v2/transcript", params={"status": "nope"}).status_code == 400
+
+
+def test_undecodable_upload_is_a_job_error(client: Any) -> None:
+    url = upload(client, b"\x00\x01 definitely not a media file " * 100)
+    body = wait(client, client.post("/v2/transcript", json={"audio_url": url}).json()["id"])
+    assert body["status"] == "error"
+    assert "decod" in body["error"]
+
+
+def test_empty_upload_is_a_job_error(client: Any) -> None:
+    url = upload(client, b"")
+    body = wait(client, client.post("/v2/transcript", json={"audio_url": url}).json()["id"])
+    assert body["status"] == "error"
+    assert "empty" in body["error"]
+
+
+def test_silence_completes_empty(client: Any, silence_wav: Any) -> None:
+    url = upload(client, silence_wav.read_bytes())
+    body = wait(client, client.post(
+        "/v2/transcript", json={"audio_url": url, "auto_highlights": True}).json()["id"])
+    assert body["status"] == "completed", body["error"]
+    assert body["text"] == ""
+    assert body["words"] == []
+
+
+def test_idempotency_key(client: Any) -> None:
+    url = upload(client, (AUDIO / "river_cleanup.mp3").read_bytes())
+    headers = {"Idempotency-Key": "key-123"}
+    first = client.post("/v2/transcript", json={"audio_url": url}, headers=headers).json()
+    second = client.post("/v2/transcript", json={"audio_url": url}, headers=headers).json()
+    third = client.post("/v2/transcript", json={"audio_url": url}).json()
+    assert first["id"] == second["id"] != third["id"]
+    wait(client, first["id"])
+    wait(client, third["id"])
+
+
+def test_delete(client: Any) -> None:
+    url = upload(client, (AUDIO / "river_cleanup.mp3").read_bytes())
+    tid = client.post("/v2/transcript", json={"audio_url": url}).json()["id"]
+    assert wait(client, tid)["status"] == "completed"
+    deleted = client.delete(f"/v2/transcript/{tid}")
+    assert deleted.status_code == 200
+    assert deleted.json()["text"] == "Deleted by user."
+    again = client.get(f"/v2/transcript/{tid}").json()
+    assert again["text"] == "Deleted by user."
+    assert again["words"] is None
+
+
+@pytest.mark.parametrize(
+    "path", ["/v2/transcript/00000000-0000-0000-0000-000000000000",
+             "/v2/transcript/..%2F..%2Fetc%2Fpasswd", "/v2/transcript/not-an-id"],
+)
+def test_unknown_id_is_404(client: Any, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 404
+    assert "error" in r.json()
+    assert client.delete(path).status_code == 404
+
+
+def test_requests_recipe(server: Server) -> None:
+    requests = pytest.importorskip("requests")
+    with (AUDIO / "river_cleanup.mp3").open("rb") as f:
+        upload_url = requests.post(f"{server.url}/v2/upload", data=f, timeout=30).json()[
+            "upload_url"]
+    tid = requests.post(f"{server.url}/v2/transcript",
+                        json={"audio_url": upload_url, "auto_highlights": True},
+                        timeout=30).json()["id"]
+    deadline = time.monotonic() + 90
+    while True:
+        body = requests.get(f"{server.url}/v2/transcript/{tid}", timeout=30).json()
+        if body["status"] in ("completed", "error"):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.5)  # the recipe polls every 3 s; tests are impatient
+    assert body["status"] == "completed", body["error"]
+    assert "river" in body["text"].lower()
+
+
+def test_official_sdk(server: Server) -> None:
+    aai = pytest.importorskip("assemblyai")
+    aai.settings.base_url = server.url
+    aai.settings.api_key = "unused-locally"
+    t = aai.Transcriber().transcribe(
+        str(AUDIO / "heatwave.m4a"), config=aai.TranscriptionConfig(auto_highlights=True)
+    )
+    assert t.status == aai.TranscriptStatus.completed, t.error
+    assert "europe" in (t.text or "").lower()
+    assert t.words
+    assert t.auto_highlights is not None
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], dict[str, Any]]] = []
+    replies: list[int] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length", 0))
+        body = json.loads(self.rfile.read(length))
+        type(self).received.append((dict(self.headers), body))
+        code = type(self).replies.pop(0) if type(self).replies else 200
+        self.send_response(code)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_webhook_delivered_with_auth_header(client: Any) -> None:
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=hook.serve_forever, daemon=True)
+    thread.start()
+    try:
+        _Hook.replies[:] = [503]  # first attempt fails, the retry succeeds
+        url = upload(client, (AUDIO / "river_cleanup.mp3").read_bytes())
+        tid = client.post("/v2/transcript", json={
+            "audio_url": url,
+            "webhook_url": f"http://127.0.0.1:{hook.server_address[1]}/hook",
+            "webhook_auth_header_name": "X-Secret",
+            "webhook_auth_header_value": "s3cr3t",
+        }).json()["id"]
+        wait(client, tid)
+        deadline = time.monotonic() + 30
+        while len(_Hook.received) < 2:
+            assert time.monotonic() < deadline, _Hook.received
+            time.sleep(0.1)
+        headers, body = _Hook.received[-1]
+        assert body == {"transcript_id": tid, "status": "completed"}
+        assert headers.get("X-Secret") == "s3cr3t"
+        deadline = time.monotonic() + 10
+        while client.get(f"/v2/transcript/{tid}").json()["webhook_status_code"] != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert client.get(f"/v2/transcript/{tid}").json()["webhook_auth"] is True
+    finally:
+        hook.shutdown()
+        thread.join()
