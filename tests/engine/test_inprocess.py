@@ -1,0 +1,213 @@
+"""The engine in-process via ``open_engine`` and httpx2's ASGI transport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+pytest.importorskip("starlette")
+httpx2 = pytest.importorskip("httpx2")
+
+from audio_highlights.engine import EngineSettings, open_engine, serve_main  # noqa: E402
+
+from .conftest import AUDIO  # noqa: E402
+
+BASE = "http://embedded.audio-highlights"
+
+
+def asgi_client(app: Any, **headers: str) -> Any:
+    return httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app), base_url=BASE, headers=headers, timeout=60
+    )
+
+
+async def wait_all(client: Any, ids: list[str], timeout: float = 120) -> list[dict[str, Any]]:
+    out = []
+    with anyio.fail_after(timeout):
+        for tid in ids:
+            while True:
+                body = (await client.get(f"/v2/transcript/{tid}")).json()
+                if body["status"] in ("completed", "error"):
+                    out.append(body)
+                    break
+                await anyio.sleep(0.2)
+    return out
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Any]:
+    async with open_engine(
+        data_dir=tmp_path, workers=1, recognizer="pocketsphinx", max_upload_bytes=10_000,
+        allow_url_hosts=["127.0.0.1", "localhost", "169.254.169.254", "10.1.2.3", "::1"],
+    ) as eng:
+        yield eng
+
+
+def test_settings_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import datetime as dt
+
+    monkeypatch.setenv("AUDIO_HIGHLIGHTS_DATA_DIR", str(tmp_path / "d"))
+    s = EngineSettings(webhook_initial_backoff=dt.timedelta(milliseconds=500))
+    assert s.data_dir == tmp_path / "d"
+    assert s.webhook_initial_backoff == 0.5
+    assert s.recognizer == "whisper"
+    assert s.workers >= 1
+    assert s.max_upload_bytes == 2_200_000_000
+    with pytest.raises(ValueError, match="recognizer"):
+        EngineSettings(recognizer="nope")
+    with pytest.raises(TypeError):
+        EngineSettings("positional")  # type: ignore[misc]
+
+
+@pytest.mark.anyio
+async def test_upload_is_streamed_and_atomic(engine: Any) -> None:
+    data = (AUDIO / "river_cleanup.mp3").read_bytes()[:9_000]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(data), 1000):
+            yield data[i:i + 1000]
+
+    async with asgi_client(engine.app) as c:
+        r = await c.post("/v2/upload", content=chunks())
+        assert r.status_code == 200
+        url = r.json()["upload_url"]
+        assert url.startswith(f"{BASE}/v2/upload/")
+    stored = engine.settings.uploads_dir / url.rsplit("/", 1)[1]
+    assert stored.read_bytes() == data
+    assert list(engine.settings.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_upload_too_large_is_413(engine: Any) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(30):
+            yield b"x" * 1000
+
+    async with asgi_client(engine.app) as c:
+        r = await c.post("/v2/upload", content=b"x" * 20_000)
+        assert r.status_code == 413
+        assert "error" in r.json()
+        r = await c.post("/v2/upload", content=chunks())  # no Content-Length
+        assert r.status_code == 413
+    assert list(engine.settings.uploads_dir.iterdir()) == []
+    assert list(engine.settings.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "audio_url"),
+        ({"audio_url": 5}, "audio_url"),
+        ({"audio_url": "UPLOAD", "auto_highlights": "yes"}, "auto_highlights"),
+        ({"audio_url": "UPLOAD", "speaker_labels": True}, "speaker_labels"),
+        ({"audio_url": "UPLOAD", "summarization": True}, "summarization"),
+        ({"audio_url": "UPLOAD", "redact_pii": True}, "redact_pii"),
+        ({"audio_url": "UPLOAD", "language_code": "de"}, "language_code"),
+        ({"audio_url": "UPLOAD", "webhook_url": 3}, "webhook_url"),
+        ([1, 2], "JSON object"),
+    ],
+)
+async def test_bad_requests_are_400(engine: Any, body: Any, field: str) -> None:
+    async with asgi_client(engine.app) as c:
+        url = (await c.post("/v2/upload", content=b"abc")).json()["upload_url"]
+        if isinstance(body, dict) and body.get("audio_url") == "UPLOAD":
+            body = {**body, "audio_url": url}
+        r = await c.post("/v2/transcript", json=body)
+        assert r.status_code == 400, r.text
+        assert field in r.json()["error"]
+        r = await c.post("/v2/transcript", content=b"{not json",
+                         headers={"content-type": "application/json"})
+        assert r.status_code == 400
+        assert "JSON" in r.json()["error"]
+        ok = await c.post("/v2/transcript", json={"audio_url": url, "speaker_labels": False,
+                                                  "unknown_thing": {"x": 1}})
+        assert ok.status_code == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "http://127.0.0.1/a.mp3",
+        "http://localhost:8000/a.mp3",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.1.2.3/a.mp3",
+        "http://[::1]/a.mp3",
+        "https://example.com/a.mp3",
+        "ftp://example.com/a.mp3",
+        "http://user:pw@127.0.0.1/a.mp3",
+    ],
+)
+async def test_ssrf_refused(engine: Any, url: str) -> None:
+    async with asgi_client(engine.app) as c:
+        r = await c.post("/v2/transcript", json={"audio_url": url})
+        assert r.status_code == 400, r.text
+        assert "audio_url" in r.json()["error"]
+
+
+@pytest.mark.anyio
+async def test_own_upload_of_other_host_is_not_trusted(engine: Any) -> None:
+    async with asgi_client(engine.app) as c:
+        r = await c.post("/v2/transcript", json={
+            "audio_url": "http://10.9.9.9/v2/upload/" + "0" * 32})
+        assert r.status_code == 400
+
+
+@pytest.mark.anyio
+async def test_api_key_required(tmp_path: Path) -> None:
+    async with open_engine(data_dir=tmp_path, workers=1, api_key="s3cret",
+                           recognizer="pocketsphinx") as eng:
+        async with asgi_client(eng.app) as c:
+            assert (await c.get("/v2/transcript")).status_code == 401
+            assert (await c.get("/v2/transcript",
+                                headers={"authorization": "wrong"})).status_code == 401
+            r = await c.post("/v2/upload", content=b"x", headers={"authorization": "Bearer s3cret"})
+            assert r.status_code == 401
+        async with asgi_client(eng.app, authorization="s3cret") as c:
+            assert (await c.get("/v2/transcript")).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_restart_recovers_jobs(tmp_path: Path) -> None:
+    pytest.importorskip("faster_whisper")
+    data = (AUDIO / "river_cleanup.mp3").read_bytes()
+    async with open_engine(data_dir=tmp_path, workers=1) as eng:
+        async with asgi_client(eng.app) as c:
+            url = (await c.post("/v2/upload", content=data)).json()["upload_url"]
+            ids = [(await c.post("/v2/transcript", json={"audio_url": url})).json()["id"]
+                   for _ in range(3)]
+            with anyio.fail_after(30):
+                while (await c.get(f"/v2/transcript/{ids[0]}")).json()["status"] == "queued":
+                    await anyio.sleep(0.05)
+    # Stopped mid-way: the first job was processing, the others queued.
+    async with open_engine(data_dir=tmp_path, workers=1) as eng:
+        async with asgi_client(eng.app) as c:
+            bodies = await wait_all(c, ids)
+    assert [b["status"] for b in bodies] == ["completed"] * 3
+    assert all("river" in b["text"].lower() for b in bodies)
+
+
+@pytest.mark.anyio
+async def test_pocketsphinx_recognizer(engine: Any) -> None:
+    async with asgi_client(engine.app) as c:
+        url = (await c.post("/v2/upload", content=(AUDIO / "river_cleanup.mp3").read_bytes()[
+            :9_000])).json()["upload_url"]
+        tid = (await c.post("/v2/transcript", json={"audio_url": url})).json()["id"]
+        [body] = await wait_all(c, [tid])
+    assert body["status"] == "completed", body["error"]
+    assert body["speech_model_used"] == "pocketsphinx"
+    assert isinstance(body["words"], list)
+
+
+def test_serve_refuses_public_bind_without_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AUDIO_HIGHLIGHTS_API_KEY", raising=False)
+    assert serve_main(["--host", "0.0.0.0"]) == 2  # noqa: S104
+    assert "api key" in capsys.readouterr().err.lower()
