@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -199,8 +199,8 @@ def test_official_sdk(server: Server) -> None:
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
-    received: list[tuple[dict[str, str], dict[str, Any]]] = []
-    replies: list[int] = []
+    received: ClassVar[list[tuple[dict[str, str], dict[str, Any]]]] = []
+    replies: ClassVar[list[int]] = []
 
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length", 0))

@@ -49,7 +49,8 @@ def _whisper_model(model_dir: str, cpu_threads: int) -> Any:
                 model_dir, device="cpu", compute_type="int8", cpu_threads=cpu_threads
             )
         except (ImportError, OSError, RuntimeError, ValueError) as exc:
-            raise RecognizerUnavailable(f"faster-whisper could not load {model_dir}: {exc}") from exc
+            message = f"faster-whisper could not load {model_dir}: {exc}"
+            raise RecognizerUnavailable(message) from exc
         _models[key] = model
     return model
 

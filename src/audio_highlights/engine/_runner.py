@@ -91,7 +91,7 @@ def _highlights(words: Sequence[dict[str, Any]]) -> dict[str, Any]:
     try:
         result = module.extract_highlights([Word.from_dict(w) for w in words])
         out: dict[str, Any] = result.to_dict()
-    except Exception:  # noqa: BLE001 - a key-phrase failure must not fail the transcript
+    except Exception:
         logger.exception("key phrase extraction failed")
         return {"status": "unavailable", "results": []}
     return out
@@ -150,7 +150,7 @@ class Runner:
             AudioDecodeError, UrlRefused, RecognizerUnavailable, WorkerCrashed, _FetchError
         ) as exc:
             error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - any failure becomes the job's error
+        except Exception as exc:
             logger.exception("job %s failed", job.id)
             error = f"internal error while transcribing: {type(exc).__name__}: {exc}"
         await anyio.to_thread.run_sync(self.store.finish, job.id, status, result, error)
@@ -221,7 +221,8 @@ class Runner:
             raise _FetchError(f"Download error, unable to download {url}: {exc}") from exc
         finally:
             if not done:
-                path.unlink(missing_ok=True)
+                with anyio.CancelScope(shield=True):
+                    await anyio.Path(path).unlink(missing_ok=True)
         return path
 
     async def _webhook(self, job: Job, status: str) -> None:

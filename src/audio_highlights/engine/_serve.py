@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import os
@@ -93,10 +94,8 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         print(f"audio-highlights serve: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         anyio.run(_serve, settings, args.host, args.port, args.log_level)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from attrs import field, frozen, validators
 
@@ -41,7 +43,11 @@ def _opt_path(value: str | os.PathLike[str] | None) -> Path | None:
     return None if value is None else Path(value).expanduser()
 
 
-def _positive(instance: object, attribute: object, value: float) -> None:
+def _hosts(hosts: Iterable[str]) -> frozenset[str]:
+    return frozenset(h.lower().strip("[]") for h in hosts)
+
+
+def _positive(instance: object, attribute: Any, value: float) -> None:
     if value <= 0:
         raise ValueError(f"{getattr(attribute, 'name', 'value')} must be positive, got {value!r}")
 
@@ -78,9 +84,7 @@ class EngineSettings:
     api_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = field(default=2_200_000_000, validator=_positive)
     max_json_bytes: int = field(default=1_000_000, validator=_positive)
-    allow_url_hosts: frozenset[str] = field(
-        default=frozenset(), converter=lambda hosts: frozenset(h.lower() for h in hosts)
-    )
+    allow_url_hosts: frozenset[str] = field(default=frozenset(), converter=_hosts)
     webhook_max_attempts: int = field(default=10, validator=_positive)
     webhook_initial_backoff: float = field(default=1.0, converter=_seconds, validator=_positive)
     webhook_max_backoff: float = field(default=60.0, converter=_seconds, validator=_positive)
