@@ -101,12 +101,17 @@ def _surface(raw: str) -> str:
     return kept if _ABBREV.match(kept) else stripped.strip(_EDGE_PUNCT)
 
 
+def _head_norm(raw: str) -> str:
+    return raw.strip().strip(_EDGE_PUNCT).lower()
+
+
 def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int]]:
     """Return each word's normalised form, resolved class, and segment number.
 
     Segments split at punctuation; a phrase occurrence never spans two.
     """
     cache = _CACHE
+    table = _lexicon.pos_table()
     if len(cache) > _CACHE_LIMIT:
         cache.clear()
     norms: list[str] = []
@@ -115,7 +120,10 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int]]:
     segment = 0
     sentence_start = True
     prev_norm = ""
-    for word in words:
+    prev_cls = _BREAK
+    prev_capital = False
+    last = len(words) - 1
+    for idx, word in enumerate(words):
         raw = word.text
         info = cache.get(raw)
         if info is None:
@@ -129,9 +137,28 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int]]:
             # as "air quality".
             segment += 1
         elif capital and not sentence_start:
-            cls = _NOUN  # a proper name mid-sentence, whatever the table says
+            if prev_cls != _BREAK and not prev_capital and norm in table:
+                # A capitalised common word right after a lowercase one starts a
+                # new unit (an unpunctuated title: "... response Practical needs").
+                segment += 1
+                cls = _NOUN if cls == _AMBIG else cls
+            else:
+                cls = _NOUN  # a proper name mid-sentence, whatever the table says
         elif cls == _AMBIG:
-            cls = _BREAK if prev_norm in _lexicon.VERB_CUES else _NOUN
+            if prev_norm in _lexicon.VERB_CUES:
+                cls = _BREAK
+            elif prev_cls == _NOUN and norm.endswith("s") and idx < last \
+                    and _head_norm(words[idx + 1].text) in _lexicon.DETERMINERS:
+                # "the model offers a ...": a noun/verb "-s" form between a noun
+                # and a determiner is the verb.
+                cls = _BREAK
+            else:
+                cls = _NOUN
+        elif cls == _PART and prev_cls == _NOUN \
+                and not table.get(prev_norm, _lexicon.NOUN) & _lexicon.ADJ:
+            # "verification using ...": a participle after a noun opens a clause
+            # (after an adjective it modifies: "wide ranging consequences").
+            segment += 1
         norms.append(norm)
         classes.append(cls)
         segments.append(segment)
@@ -141,6 +168,8 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int]]:
             segment += 1
         sentence_start = ends_sentence or (not norm and sentence_start)
         prev_norm = norm
+        prev_cls = cls if not after else _BREAK
+        prev_capital = capital
     return norms, classes, segments
 
 

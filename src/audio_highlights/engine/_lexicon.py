@@ -51,6 +51,11 @@ STOPWORDS: frozenset[str] = _words(
 # Quantity words that modify a noun ("more wildfires") but never head a phrase.
 MODIFIERS: frozenset[str] = _words("more most less least fewer other another much")
 
+# Determiners and possessives: a noun/verb "-s" word before one is a verb.
+DETERMINERS: frozenset[str] = _words(
+    "a an the this that these those my your his her its our their every each some any no"
+)
+
 # A noun/verb word right after one of these is read as a verb ("we hit",
 # "to change", "will alert").
 VERB_CUES: frozenset[str] = _words(
