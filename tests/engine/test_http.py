@@ -243,3 +243,54 @@ def test_webhook_delivered_with_auth_header(client: Any) -> None:
     finally:
         hook.shutdown()
         thread.join()
+
+
+def test_kill_9_and_restart_finishes_every_job(tmp_path: Any) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import free_port
+
+    def start(port: int) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if k != "AUDIO_HIGHLIGHTS_API_KEY"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "audio_highlights.engine._serve", "--port", str(port),
+             "--data-dir", str(tmp_path), "--workers", "1", "--log-level", "warning"],
+            env=env, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as c:
+                    c.get("/v2/transcript")
+                return proc
+            except httpx2.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+
+    port = free_port()
+    proc = start(port)
+    try:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            url = upload(c, (AUDIO / "river_cleanup.mp3").read_bytes())
+            ids = [c.post("/v2/transcript", json={"audio_url": url}).json()["id"]
+                   for _ in range(3)]
+            deadline = time.monotonic() + 30
+            while c.get(f"/v2/transcript/{ids[0]}").json()["status"] == "queued":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        # kill -9 the whole session: server and its worker process.
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    proc = start(port)
+    try:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            bodies = [wait(c, i) for i in ids]
+            assert [b["status"] for b in bodies] == ["completed"] * 3
+            assert c.get(f"/v2/transcript/{ids[0]}").json()["words"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +22,8 @@ __all__ = ["Engine", "open_engine"]
 
 logger = logging.getLogger("audio_highlights.engine")
 
+_STALE_PARTIAL_S = 3600.0
+
 
 @frozen
 class Engine:
@@ -34,6 +38,19 @@ class Engine:
     app: ASGIApp
     settings: EngineSettings
     recognizer: str
+
+
+def _prepare_dirs(settings: EngineSettings) -> None:
+    for directory in (settings.data_dir, settings.uploads_dir, settings.tmp_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    # Partial files of a killed run are never served; drop them once they are
+    # clearly abandoned (another engine on the same data dir may still be writing
+    # fresh ones).
+    cutoff = time.time() - _STALE_PARTIAL_S
+    for path in settings.tmp_dir.iterdir():
+        with contextlib.suppress(OSError):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
 
 
 @asynccontextmanager
@@ -57,8 +74,7 @@ async def open_engine(
         settings = EngineSettings(**options)
     elif options:
         raise TypeError("pass either settings or keyword options, not both")
-    for directory in (settings.data_dir, settings.uploads_dir, settings.tmp_dir):
-        directory.mkdir(parents=True, exist_ok=True)
+    await anyio.to_thread.run_sync(_prepare_dirs, settings)
     recognizer, model_dir = await anyio.to_thread.run_sync(prepare_recognizer, settings)
     logger.info("engine recognizer: %s (%s)", recognizer, model_dir or "bundled model")
     store = await anyio.to_thread.run_sync(Store, settings.db_path)
