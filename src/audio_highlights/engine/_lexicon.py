@@ -44,7 +44,9 @@ STOPWORDS: frozenset[str] = _words(
     never always often sometimes usually here there now today tonight tomorrow yesterday
     well actually basically literally maybe perhaps probably definitely certainly anyway
     anyways sure right kind sort lot lots bit thing things stuff etc vs e.g i.e first
-    last next
+    last next zero two three four five six seven eight nine ten eleven twelve twenty thirty
+    forty fifty sixty seventy eighty ninety hundred hundreds thousand thousands million
+    millions billion billions dozen dozens
     """
 )
 
@@ -84,7 +86,5 @@ def pos_table() -> dict[str, int]:
     table: dict[str, int] = {}
     for line in text.splitlines():
         mask, _, words = line.partition("\t")
-        value = int(mask)
-        for word in words.split():
-            table[word] = value
+        table.update(dict.fromkeys(words.split(), int(mask)))
     return table
