@@ -39,6 +39,7 @@ _LONG_PHRASE: Final = 0.85
 # Share of the total candidate score that the top phrases carry in the
 # service's own responses (observed 0.85-0.91); ranks are calibrated to it.
 _TOP_MASS: Final = 0.88
+_POSITION_SHARE: Final = 0.5
 
 _EDGE_PUNCT: Final = "\"'`.,;:!?()[]{}<>*_~|/\\\u2018\u2019\u201c\u201d\u2026\u2013\u2014-"
 _OPENERS: Final = frozenset("\"'`([{<\u2018\u201c")
@@ -209,7 +210,9 @@ def _word_scores(ids: list[int], positions: list[int], n_nodes: int) -> _Array:
     pos_arr = np.asarray(positions, dtype=np.float64)
     # Earlier words weigh more (PositionRank), softened so a long transcript's
     # later topics still count.
-    raw_bias = np.bincount(id_arr, weights=1.0 / (pos_arr + 1.0) + 1.0 / len(ids),
+    early = 1.0 / (pos_arr + 1.0)
+    early *= _POSITION_SHARE / float(early.sum())
+    raw_bias = np.bincount(id_arr, weights=early + (1.0 - _POSITION_SHARE) / len(ids),
                            minlength=n_nodes)
     bias: _Array = raw_bias / raw_bias.sum()
     src_parts: list[npt.NDArray[np.int64]] = []
