@@ -153,6 +153,11 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int]]:
                 # "the model offers a ...": a noun/verb "-s" form between a noun
                 # and a determiner is the verb.
                 cls = _BREAK
+            elif prev_cls == _NOUN and not norm.endswith("s") \
+                    and prev_norm.endswith("s") and not prev_norm.endswith("ss"):
+                # "weather systems change": a plural noun rarely modifies, so a
+                # bare noun/verb word after one is the verb.
+                cls = _BREAK
             else:
                 cls = _NOUN
         elif cls == _PART and prev_cls == _NOUN \
