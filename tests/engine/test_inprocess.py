@@ -212,3 +212,39 @@ def test_serve_refuses_public_bind_without_key(
     monkeypatch.delenv("AUDIO_HIGHLIGHTS_API_KEY", raising=False)
     assert serve_main(["--host", "0.0.0.0"]) == 2
     assert "api key" in capsys.readouterr().err.lower()
+
+
+@pytest.mark.anyio
+async def test_falls_back_to_pocketsphinx_with_warning(tmp_path: Path) -> None:
+    pytest.importorskip("faster_whisper")
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    with pytest.warns(RuntimeWarning, match="pocketsphinx"):
+        async with open_engine(data_dir=tmp_path / "d", workers=1, model_dir=empty) as eng:
+            assert eng.recognizer == "pocketsphinx"
+
+
+def test_core_import_does_not_pull_server() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, audio_highlights, audio_highlights.engine as e; "
+            "assert 'starlette' not in sys.modules and 'faster_whisper' not in sys.modules; "
+            "print(sorted(e.__all__))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "open_engine" in out.stdout
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_runs_under_trio(tmp_path: Path, anyio_backend: str) -> None:
+    pytest.importorskip("trio")
+    async with open_engine(data_dir=tmp_path, workers=1, recognizer="pocketsphinx") as eng, \
+            asgi_client(eng.app) as c:
+        data = (AUDIO / "river_cleanup.mp3").read_bytes()[:9_000]
+        url = (await c.post("/v2/upload", content=data)).json()["upload_url"]
+        tid = (await c.post("/v2/transcript", json={"audio_url": url})).json()["id"]
+        [body] = await wait_all(c, [tid])
+        assert body["status"] == "completed", body["error"]
+        assert (await c.get("/v2/transcript/" + "1" * 8 + "-0000-0000-0000-" + "0" * 12)
+                ).status_code == 404
