@@ -159,7 +159,7 @@ def test_wildfires_example_overlap() -> None:
 
     top = extract_highlights(words).results
     overlap = [h for h in top if h.text in expected]
-    assert len(overlap) >= 6
+    assert len(overlap) >= 8
     for h in overlap:
         want = expected[h.text]
         assert h.count == want["count"]
