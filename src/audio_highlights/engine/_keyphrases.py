@@ -2,9 +2,10 @@
 
 Candidates are maximal noun-phrase chunks (``(ADJ|NOUN)* NOUN+``, at most six
 words) found with a packaged part-of-speech table. Words are scored with a
-position-biased co-occurrence graph (the SingleRank/PositionRank family) and a
-phrase scores the sum of its words' scores. ``count``, ``timestamps`` and
-``text`` follow the service's observed rules (see ``docs/keyphrases.md``).
+position-biased co-occurrence graph (the SingleRank/PositionRank family); a
+phrase scores the sum of its words' scores, weighted by how often it occurs
+and by its length. ``count``, ``timestamps`` and ``text`` follow the service's
+observed rules (see ``docs/keyphrases.md``).
 """
 
 from __future__ import annotations
