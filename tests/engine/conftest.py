@@ -16,9 +16,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("starlette")
-pytest.importorskip("av")
-
 ROOT = Path(__file__).resolve().parents[2]
 AUDIO = ROOT / "examples" / "audio"
 

@@ -12,6 +12,9 @@ from typing import Any, ClassVar
 import pytest
 
 pytest.importorskip("faster_whisper")
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+pytest.importorskip("av")
 httpx2 = pytest.importorskip("httpx2")
 
 from audio_highlights import Transcript, TranscriptStatus  # noqa: E402

@@ -10,6 +10,8 @@ import anyio
 import pytest
 
 pytest.importorskip("starlette")
+pytest.importorskip("av")
+pytest.importorskip("pocketsphinx")
 httpx2 = pytest.importorskip("httpx2")
 
 from audio_highlights.engine import EngineSettings, open_engine, serve_main  # noqa: E402

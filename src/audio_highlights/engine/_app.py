@@ -238,8 +238,11 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
             value = query.get(name)
             seqs[name] = None
             if value is not None:
-                seq = await anyio.to_thread.run_sync(store.seq_of, value) if _ID.match(
-                    value) else None
+                seq = (
+                    await anyio.to_thread.run_sync(store.seq_of, value)
+                    if _ID.match(value)
+                    else None
+                )
                 if seq is None:
                     return _error(400, f"{name} {value!r} is not a known transcript id")
                 seqs[name] = seq
@@ -252,16 +255,20 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
             common["status"] = status
         if created_on:
             common["created_on"] = created_on
-        current = f"{base}/v2/transcript?{urlencode(dict(query))}" if query else (
-            f"{base}/v2/transcript?{urlencode(common)}"
+        current = (
+            f"{base}/v2/transcript?{urlencode(dict(query))}"
+            if query
+            else (f"{base}/v2/transcript?{urlencode(common)}")
         )
         prev_url = (
             f"{base}/v2/transcript?{urlencode({**common, 'before_id': jobs[-1].id})}"
-            if older else None
+            if older
+            else None
         )
         next_url = (
             f"{base}/v2/transcript?{urlencode({**common, 'after_id': jobs[0].id})}"
-            if newer else None
+            if newer
+            else None
         )
         return JSONResponse(
             {

@@ -99,9 +99,9 @@ def _join_pieces(raw: list[tuple[str, float, float, float]]) -> list[dict[str, A
     return words
 
 
-def _run_whisper(audio: npt.NDArray[np.float32], model_dir: str, cpu_threads: int) -> list[
-    dict[str, Any]
-]:
+def _run_whisper(
+    audio: npt.NDArray[np.float32], model_dir: str, cpu_threads: int
+) -> list[dict[str, Any]]:
     model = _whisper_model(model_dir, cpu_threads)
     segments, _info = model.transcribe(
         audio,

@@ -116,8 +116,9 @@ class Runner:
         self._wake.set()
         self._wake = anyio.Event()
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED)\
-            -> None:
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Run the worker loops until cancelled."""
         await anyio.to_thread.run_sync(self.store.requeue_interrupted)
         async with anyio.create_task_group() as tg:
@@ -147,7 +148,11 @@ class Runner:
             result = await self._recognise(job, process)
             status = "completed"
         except (
-            AudioDecodeError, UrlRefused, RecognizerUnavailable, WorkerCrashed, _FetchError
+            AudioDecodeError,
+            UrlRefused,
+            RecognizerUnavailable,
+            WorkerCrashed,
+            _FetchError,
         ) as exc:
             error = str(exc)
         except Exception as exc:
@@ -172,8 +177,11 @@ class Runner:
             finally:
                 path.unlink(missing_ok=True)
         words: list[dict[str, Any]] = raw["words"]
-        _apply_format(words, job.params.get("punctuate") is not False,
-                      job.params.get("format_text") is not False)
+        _apply_format(
+            words,
+            job.params.get("punctuate") is not False,
+            job.params.get("format_text") is not False,
+        )
         confidences = [w["confidence"] for w in words]
         result: dict[str, Any] = {
             "text": " ".join(w["text"] for w in words),
@@ -204,12 +212,12 @@ class Runner:
         done = False
         try:
             size = 0
-            async with httpx2.AsyncClient(timeout=60, follow_redirects=False) as client, \
-                    client.stream("GET", url) as response:
+            async with (
+                httpx2.AsyncClient(timeout=60, follow_redirects=False) as client,
+                client.stream("GET", url) as response,
+            ):
                 if response.status_code != 200:
-                    raise _FetchError(
-                        f"Download error, {url} answered HTTP {response.status_code}"
-                    )
+                    raise _FetchError(f"Download error, {url} answered HTTP {response.status_code}")
                 async with await anyio.open_file(path, "wb") as f:
                     async for chunk in response.aiter_bytes():
                         size += len(chunk)

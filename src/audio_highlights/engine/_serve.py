@@ -82,8 +82,11 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    options: dict[str, Any] = {"recognizer": args.recognizer, "api_key": args.api_key or None,
-                               "allow_url_hosts": args.allow_url_host}
+    options: dict[str, Any] = {
+        "recognizer": args.recognizer,
+        "api_key": args.api_key or None,
+        "allow_url_hosts": args.allow_url_host,
+    }
     for name in ("data_dir", "workers", "max_upload_bytes", "model_dir"):
         value = getattr(args, name)
         if value is not None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 __all__ = ["Job", "Store", "utcnow"]
 
@@ -93,6 +93,7 @@ class Store:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -138,12 +139,24 @@ class Store:
     def claim_next(self) -> Job | None:
         """Move the oldest queued job to ``processing`` and return it."""
         with self._lock:
-            row = self._db.execute(
-                "UPDATE jobs SET status='processing' WHERE seq ="
-                " (SELECT seq FROM jobs WHERE status='queued' ORDER BY seq LIMIT 1)"
-                " RETURNING *"
-            ).fetchone()
-        return None if row is None else _job(row)
+            # BEGIN IMMEDIATE takes the write lock first, so two engines sharing a
+            # data dir never claim the same job. (No RETURNING: SQLite < 3.35.)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT * FROM jobs WHERE status='queued' ORDER BY seq LIMIT 1"
+                ).fetchone()
+                if row is not None:
+                    self._db.execute(
+                        "UPDATE jobs SET status='processing' WHERE seq=?", (row["seq"],)
+                    )
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self._db.execute("ROLLBACK")
+                raise
+        if row is None:
+            return None
+        return evolve(_job(row), status="processing")
 
     def finish(
         self, job_id: str, status: str, result: Mapping[str, Any] | None, error: str | None
@@ -169,9 +182,7 @@ class Store:
                 return
             result = json.loads(row["result"]) if row["result"] else {}
             result.update(fields)
-            self._db.execute(
-                "UPDATE jobs SET result=? WHERE id=?", (json.dumps(result), job_id)
-            )
+            self._db.execute("UPDATE jobs SET result=? WHERE id=?", (json.dumps(result), job_id))
 
     def delete(self, job_id: str, blanked: Mapping[str, Any]) -> Job | None:
         """Blank a job's result (keeping the row so the id stays known)."""
@@ -232,12 +243,18 @@ class Store:
             jobs = [_job(r) for r in rows]
             older = newer = False
             if jobs:
-                older = self._db.execute(
-                    f"SELECT 1 FROM jobs WHERE {base} AND seq<? LIMIT 1",  # noqa: S608
-                    (*args, jobs[-1].seq),
-                ).fetchone() is not None
-                newer = self._db.execute(
-                    f"SELECT 1 FROM jobs WHERE {base} AND seq>? LIMIT 1",  # noqa: S608
-                    (*args, jobs[0].seq),
-                ).fetchone() is not None
+                older = (
+                    self._db.execute(
+                        f"SELECT 1 FROM jobs WHERE {base} AND seq<? LIMIT 1",  # noqa: S608
+                        (*args, jobs[-1].seq),
+                    ).fetchone()
+                    is not None
+                )
+                newer = (
+                    self._db.execute(
+                        f"SELECT 1 FROM jobs WHERE {base} AND seq>? LIMIT 1",  # noqa: S608
+                        (*args, jobs[0].seq),
+                    ).fetchone()
+                    is not None
+                )
         return jobs, older, newer

@@ -70,8 +70,12 @@ class WorkerProcess:
                 await process.stdin.send(_HEADER.pack(len(payload)) + payload)
                 size = _HEADER.unpack(await reader.receive_exactly(_HEADER.size))[0]
                 ok, value = pickle.loads(await reader.receive_exactly(size))  # noqa: S301
-            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError,
-                    anyio.ClosedResourceError) as exc:
+            except (
+                anyio.EndOfStream,
+                anyio.IncompleteRead,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+            ) as exc:
                 raise WorkerCrashed("the recognition worker process died") from exc
             answered = True
         finally:
