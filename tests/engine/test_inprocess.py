@@ -250,3 +250,44 @@ async def test_runs_under_trio(tmp_path: Path, anyio_backend: str) -> None:
         assert body["status"] == "completed", body["error"]
         assert (await c.get("/v2/transcript/" + "1" * 8 + "-0000-0000-0000-" + "0" * 12)
                 ).status_code == 404
+
+
+@pytest.mark.anyio
+async def test_allowed_remote_url_is_downloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+    import http.server
+    import threading
+
+    from audio_highlights.engine import _app, _runner
+
+    # Only public addresses pass the SSRF guard; stand in for DNS so a loopback
+    # test server can play the allowed remote host.
+    async def allow(url: str, hosts: Any) -> None:
+        assert "127.0.0.1" in hosts
+
+    monkeypatch.setattr(_app, "check_fetch_url", allow)
+    monkeypatch.setattr(_runner, "check_fetch_url", allow)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(AUDIO))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        async with open_engine(data_dir=tmp_path, workers=1, recognizer="pocketsphinx",
+                               allow_url_hosts=["127.0.0.1"]) as eng, asgi_client(eng.app) as c:
+            ok = (await c.post("/v2/transcript",
+                               json={"audio_url": f"{base}/river_cleanup.mp3"})).json()["id"]
+            missing = (await c.post("/v2/transcript",
+                                    json={"audio_url": f"{base}/nope.mp3"})).json()["id"]
+            good, bad = await wait_all(c, [ok, missing])
+        assert good["status"] == "completed", good["error"]
+        assert good["words"]
+        assert bad["status"] == "error"
+        assert "404" in bad["error"]
+        assert list((tmp_path / "tmp").iterdir()) == []
+    finally:
+        httpd.shutdown()
+        thread.join()
