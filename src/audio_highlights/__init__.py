@@ -4,6 +4,7 @@ Talks the AssemblyAI v2 transcription API (hosted, or the offline engine in
 :mod:`audio_highlights.engine`). Start with :class:`AsyncClient`.
 """
 
+from ._batch import BatchEvent, BatchEventKind, BatchProgress, BatchResult, BatchResults
 from ._client import DEFAULT_BASE_URL, DEFAULT_SPEECH_MODELS, AsyncClient
 from ._errors import (
     APIConnectionError,
@@ -46,6 +47,11 @@ __all__ = [
     "AuthenticationError",
     "AutoHighlightsResult",
     "BadRequestError",
+    "BatchEvent",
+    "BatchEventKind",
+    "BatchProgress",
+    "BatchResult",
+    "BatchResults",
     "DEFAULT_BASE_URL",
     "DEFAULT_SPEECH_MODELS",
     "Highlight",

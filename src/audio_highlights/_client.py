@@ -17,6 +17,7 @@ import anyio
 import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if_result
 
+from ._batch import BatchProgress, BatchResult, BatchResults, BatchSources, run_batch
 from ._errors import (
     APIConnectionError,
     APIResponseError,
@@ -675,6 +676,103 @@ class AsyncClient:
         assert isinstance(audio_url, str)
         job = await self.submit(audio_url, **fields)
         return await self._wait(job, known=job, timeout=timeout, polling=polling)
+
+    def transcribe_many(
+        self,
+        sources: BatchSources,
+        *,
+        concurrency: int = 64,
+        max_concurrent_uploads: int | None = None,
+        fail_fast: bool = False,
+        on_event: BatchProgress | None = None,
+        timeout: Seconds | _UseDefault | None = _DEFAULT,
+        polling: PollSettings | None = None,
+        **fields: Any,
+    ) -> contextlib.AbstractAsyncContextManager[BatchResults]:
+        """Transcribe many sources concurrently; results arrive as each finishes.
+
+        Sources are pulled lazily, so a generator of 100,000 paths never
+        becomes 100,000 tasks. One failing item never stops the others: its
+        error is in its result. Leaving the ``async with`` early cancels what
+        is left; the client stays usable.
+
+        Example:
+            ```python
+            async with client.transcribe_many(paths, concurrency=64) as results:
+                async for r in results:
+                    print(r.index, r.error or r.transcript.highlights[:3])
+            ```
+
+        Args:
+            sources: An iterable or async iterable of what :meth:`transcribe`
+                accepts (paths, URLs, bytes, file objects, ...).
+            concurrency: Items in flight at once (uploading, submitted or polled).
+            max_concurrent_uploads: Of those, how many may upload at once;
+                defaults to ``concurrency`` (the client's own upload limit
+                still applies).
+            fail_fast: Cancel the rest on the first failed item and raise its
+                error from the ``async with``.
+            on_event: Called with a :class:`BatchEvent` as each item is
+                uploaded, submitted, completed or failed; may be async.
+            timeout: Deadline of each item's wait (see :meth:`wait`).
+            polling: Overrides the client's poll policy for this batch.
+            **fields: Request fields for :meth:`submit`; ``auto_highlights``
+                defaults to ``True``.
+
+        Returns:
+            An async context manager yielding a :class:`BatchResults`, an
+            async iterator of :class:`BatchResult` in completion order.
+
+        Raises:
+            UsageError: ``sources`` is a single source, or a limit is below 1.
+        """
+        return run_batch(
+            self,
+            sources,
+            concurrency=concurrency,
+            max_concurrent_uploads=max_concurrent_uploads,
+            fail_fast=fail_fast,
+            on_event=on_event,
+            timeout=timeout,
+            polling=polling,
+            fields=fields,
+        )
+
+    async def transcribe_all(
+        self,
+        sources: BatchSources,
+        *,
+        concurrency: int = 64,
+        max_concurrent_uploads: int | None = None,
+        fail_fast: bool = False,
+        on_event: BatchProgress | None = None,
+        timeout: Seconds | _UseDefault | None = _DEFAULT,
+        polling: PollSettings | None = None,
+        **fields: Any,
+    ) -> builtins.list[BatchResult]:
+        """Like :meth:`transcribe_many`, but wait for all and return results in input order.
+
+        Returns:
+            One :class:`BatchResult` per source, in the order of ``sources``.
+
+        Raises:
+            UsageError: ``sources`` is a single source, or a limit is below 1.
+        """
+        out: builtins.list[BatchResult] = []
+        async with self.transcribe_many(
+            sources,
+            concurrency=concurrency,
+            max_concurrent_uploads=max_concurrent_uploads,
+            fail_fast=fail_fast,
+            on_event=on_event,
+            timeout=timeout,
+            polling=polling,
+            **fields,
+        ) as results:
+            async for result in results:
+                out.append(result)
+        out.sort(key=lambda r: r.index)
+        return out
 
     @staticmethod
     def _transcript(reply: _Reply, what: str) -> Transcript:

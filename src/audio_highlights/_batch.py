@@ -1,0 +1,286 @@
+"""Fan-out: many transcriptions on one event loop, with bounded concurrency.
+
+A feeder task pulls sources lazily from the caller's (async) iterable into an
+unbuffered stream; a fixed pool of workers takes them one at a time, so at
+most ``concurrency + 1`` sources have been pulled beyond those finished,
+whatever the iterable's length. Results go back through a small buffered
+stream, which also gives backpressure when the caller reads slowly. All tasks
+live in a task group opened by the ``async with``, so none outlives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import inspect
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._errors import UsageError
+from ._models import Transcript
+from ._settings import PollSettings, Seconds
+from ._sources import Source, is_url
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, _UseDefault
+
+__all__ = [
+    "BatchEvent",
+    "BatchEventKind",
+    "BatchProgress",
+    "BatchResult",
+    "BatchResults",
+    "run_batch",
+]
+
+
+@attrs.frozen(kw_only=True)
+class BatchResult:
+    """The outcome of one source of a batch: exactly one of ``transcript``/``error`` is set.
+
+    Attributes:
+        index: Position of the source in the input (0-based).
+        source: The source as given.
+        transcript: The completed transcript, or ``None`` if the item failed.
+        error: Why the item failed (an :class:`AudioHighlightsError` such as
+            :class:`SourceError`, :class:`JobFailedError`, :class:`JobTimeoutError`),
+            or ``None``.
+    """
+
+    index: int
+    source: Source
+    transcript: Transcript | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the item produced a transcript."""
+        return self.error is None
+
+
+class BatchEventKind(str, enum.Enum):
+    """What happened to one item of a batch."""
+
+    UPLOADED = "uploaded"
+    """The local source was uploaded (never sent for URL sources)."""
+    SUBMITTED = "submitted"
+    """The job was created; ``transcript_id`` is set."""
+    COMPLETED = "completed"
+    """The transcript is ready."""
+    FAILED = "failed"
+    """The item failed; ``error`` is set."""
+
+
+@attrs.frozen(kw_only=True)
+class BatchEvent:
+    """A progress event of one item, passed to a batch's ``on_event`` callback.
+
+    Attributes:
+        kind: What happened.
+        index: Position of the source in the input (0-based).
+        source: The source as given.
+        transcript_id: The job id, once submitted.
+        error: The failure, for ``FAILED`` events.
+    """
+
+    kind: BatchEventKind
+    index: int
+    source: Source
+    transcript_id: str | None = None
+    error: Exception | None = None
+
+
+#: A progress callback: a plain function, or a coroutine function, taking a
+#: :class:`BatchEvent`. It runs inside the batch's tasks, so it should be quick.
+BatchProgress = Callable[[BatchEvent], Awaitable[None] | None]
+
+#: The sources of a batch: an iterable or async iterable of what
+#: :meth:`AsyncClient.transcribe` accepts.
+BatchSources = Iterable[Source] | AsyncIterable[Source]
+
+
+class BatchResults(AsyncIterator[BatchResult]):
+    """Results of a batch in completion order, as an async iterator.
+
+    Obtained from :meth:`AsyncClient.transcribe_many`; valid only inside its
+    ``async with``.
+    """
+
+    def __init__(self, receive: MemoryObjectReceiveStream[BatchResult]) -> None:
+        self._receive = receive
+
+    def __aiter__(self) -> BatchResults:
+        return self
+
+    async def __anext__(self) -> BatchResult:
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+
+class _Batch:
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        upload_limiter: anyio.CapacityLimiter,
+        fail_fast: bool,
+        on_event: BatchProgress | None,
+        timeout: Seconds | _UseDefault | None,
+        polling: PollSettings | None,
+        fields: dict[str, Any],
+    ) -> None:
+        self.client = client
+        self.upload_limiter = upload_limiter
+        self.fail_fast = fail_fast
+        self.on_event = on_event
+        self.timeout = timeout
+        self.polling = polling
+        self.fields = fields
+        self.failure: Exception | None = None
+
+    async def emit(self, event: BatchEvent) -> None:
+        if self.on_event is None:
+            return
+        outcome = self.on_event(event)
+        if inspect.isawaitable(outcome):
+            await outcome
+
+    async def feed(
+        self, sources: BatchSources, send: MemoryObjectSendStream[tuple[int, Source]]
+    ) -> None:
+        async with send:
+            if isinstance(sources, AsyncIterable):
+                index = 0
+                async for source in sources:
+                    await send.send((index, source))
+                    index += 1
+            else:
+                for index, source in enumerate(sources):
+                    # Unbuffered: this blocks until a worker is free, so the
+                    # iterable is consumed only as fast as work gets done.
+                    await send.send((index, source))
+
+    async def work(
+        self,
+        items: MemoryObjectReceiveStream[tuple[int, Source]],
+        results: MemoryObjectSendStream[BatchResult],
+        group: anyio.abc.TaskGroup,
+    ) -> None:
+        async with results:
+            async for index, source in items:
+                result = await self.run_one(index, source)
+                if result.error is not None and self.fail_fast:
+                    if self.failure is None:
+                        self.failure = result.error
+                    group.cancel_scope.cancel()
+                    return
+                await results.send(result)
+
+    async def run_one(self, index: int, source: Source) -> BatchResult:
+        client = self.client
+        try:
+            if is_url(source):
+                assert isinstance(source, str)
+                audio_url = source
+            else:
+                # The batch's own limiter, on top of the client's, so a batch
+                # can keep fewer uploads in flight than jobs.
+                async with self.upload_limiter:
+                    audio_url = await client.upload(source)
+                await self.emit(
+                    BatchEvent(kind=BatchEventKind.UPLOADED, index=index, source=source)
+                )
+            job = await client.submit(audio_url, **self.fields)
+            await self.emit(
+                BatchEvent(
+                    kind=BatchEventKind.SUBMITTED, index=index, source=source, transcript_id=job.id
+                )
+            )
+            transcript = await client._wait(
+                job, known=job, timeout=self.timeout, polling=self.polling
+            )
+        # One bad item must not end a batch of thousands, whatever it raised;
+        # the error is handed back in its result. Cancellation is not an
+        # Exception and still passes through.
+        except Exception as exc:  # noqa: BLE001
+            await self.emit(
+                BatchEvent(kind=BatchEventKind.FAILED, index=index, source=source, error=exc)
+            )
+            return BatchResult(index=index, source=source, error=exc)
+        await self.emit(
+            BatchEvent(
+                kind=BatchEventKind.COMPLETED,
+                index=index,
+                source=source,
+                transcript_id=transcript.id,
+            )
+        )
+        return BatchResult(index=index, source=source, transcript=transcript)
+
+
+@contextlib.asynccontextmanager
+async def run_batch(
+    client: AsyncClient,
+    sources: BatchSources,
+    *,
+    concurrency: int,
+    max_concurrent_uploads: int | None,
+    fail_fast: bool,
+    on_event: BatchProgress | None,
+    timeout: Seconds | _UseDefault | None,
+    polling: PollSettings | None,
+    fields: dict[str, Any],
+) -> AsyncIterator[BatchResults]:
+    """Run a batch for the duration of an ``async with``; see :meth:`AsyncClient.transcribe_many`.
+
+    Raises:
+        UsageError: ``sources`` is a single source, or a limit is below 1.
+    """
+    if isinstance(sources, (str, bytes, bytearray, memoryview, os.PathLike)):
+        raise UsageError("sources must be an iterable of sources, not a single source")
+    if not isinstance(sources, (Iterable, AsyncIterable)):
+        raise UsageError(f"sources must be an iterable or async iterable, got {type(sources)!r}")
+    uploads = concurrency if max_concurrent_uploads is None else max_concurrent_uploads
+    if concurrency < 1 or uploads < 1:
+        raise UsageError("concurrency and max_concurrent_uploads must be at least 1")
+    batch = _Batch(
+        client,
+        upload_limiter=anyio.CapacityLimiter(uploads),
+        fail_fast=fail_fast,
+        on_event=on_event,
+        timeout=timeout,
+        polling=polling,
+        fields=fields,
+    )
+    item_send, item_receive = anyio.create_memory_object_stream[tuple[int, Source]](0)
+    result_send, result_receive = anyio.create_memory_object_stream[BatchResult](concurrency)
+    body_error: Exception | None = None
+    # The streams close after the task group has finished, so no worker ever
+    # sees a closed stream: cancellation is the only way they stop early.
+    async with item_receive, result_receive, anyio.create_task_group() as group:
+        group.start_soon(batch.feed, sources, item_send)
+        with result_send:
+            for _ in range(concurrency):
+                group.start_soon(batch.work, item_receive, result_send.clone(), group)
+        try:
+            yield BatchResults(result_receive)
+        # Taken out of the task group and re-raised below, so the caller sees
+        # its own exception rather than an ExceptionGroup wrapping it.
+        except Exception as exc:  # noqa: BLE001
+            body_error = exc
+        finally:
+            # Leaving the block early (break, error, cancellation) stops the
+            # work that is left; after a normal end there is none.
+            group.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error
+    if batch.failure is not None:
+        raise batch.failure

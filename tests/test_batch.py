@@ -1,0 +1,320 @@
+"""Fan-out (transcribe_many / transcribe_all) against the fake server, on asyncio and trio."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+import audio_highlights as ah
+from fakeserver import FAILED_JOB_ERROR, FakeServer, Fault, serve_fake
+
+pytestmark = pytest.mark.anyio
+
+KEY = "sk-test-0123456789abcdef"
+FAST = ah.PollSettings(initial=0.05, multiplier=1.5, max_interval=0.2, timeout=10)
+QUICK_RETRY = ah.RetrySettings(initial=0.01, max_backoff=0.05, max_retry_after=2)
+
+
+def client_for(server: FakeServer, **kw: Any) -> ah.AsyncClient:
+    kw.setdefault("polling", FAST)
+    kw.setdefault("retry", QUICK_RETRY)
+    return ah.AsyncClient(api_key=KEY, base_url=server.base_url, **kw)
+
+
+def blobs(n: int) -> list[bytes]:
+    return [os.urandom(2000) + i.to_bytes(4, "big") for i in range(n)]
+
+
+def count_concurrency(server: FakeServer, delay: float = 0.05) -> dict[str, int]:
+    """Wrap the fake's upload handler to observe, server-side, how many run at once."""
+    seen = {"active": 0, "peak": 0}
+    original = server._upload
+
+    async def counting(*args: Any) -> Any:
+        seen["active"] += 1
+        seen["peak"] = max(seen["peak"], seen["active"])
+        try:
+            await anyio.sleep(delay)
+            return await original(*args)
+        finally:
+            seen["active"] -= 1
+
+    server._upload = counting  # type: ignore[method-assign]
+    return seen
+
+
+async def test_results_in_completion_order_and_all_in_input_order() -> None:
+    async with serve_fake(api_key=KEY, complete_after=0.05) as server, client_for(server) as client:
+        # Upload delays make later items finish first: item 0 uploads slowest.
+        delays = [0.4, 0.2, 0.0]
+
+        def slow(i: int) -> AsyncIterator[bytes]:
+            async def gen() -> AsyncIterator[bytes]:
+                await anyio.sleep(delays[i])
+                yield b"x" * 1000 + bytes([i])
+
+            return gen()
+
+        order = []
+        async with client.transcribe_many([slow(i) for i in range(3)], concurrency=3) as results:
+            async for r in results:
+                assert r.ok and r.transcript is not None and r.error is None
+                assert r.transcript.highlights[0].text == "air quality alerts"
+                order.append(r.index)
+        assert order == [2, 1, 0]
+
+        data = blobs(12)
+        got = await client.transcribe_all(data, concurrency=5)
+        assert [r.index for r in got] == list(range(12))
+        assert [r.source for r in got] == data
+        assert all(r.transcript is not None for r in got)
+        assert len(server.uploads) == 15
+        assert server.created_jobs == 15
+        assert all(j.request["auto_highlights"] is True for j in server.jobs.values())
+        assert server.errors == []
+
+
+async def test_url_sources_skip_upload_and_fields_pass_through() -> None:
+    async with serve_fake(complete_after=0.05) as server, client_for(server) as client:
+        urls = [f"https://example.com/{i}.mp3" for i in range(4)]
+        got = await client.transcribe_all(urls, language_code="de", auto_highlights=False)
+        assert [r.transcript.audio_url for r in got if r.transcript] == urls
+        assert server.uploads == []
+        assert {j.request["language_code"] for j in server.jobs.values()} == {"de"}
+
+
+async def test_huge_generator_is_consumed_lazily() -> None:
+    pulled = 0
+
+    def sources() -> Iterator[bytes]:
+        nonlocal pulled
+        for i in range(100_000):
+            pulled += 1
+            yield b"audio" * 100 + i.to_bytes(4, "big")
+
+    async with serve_fake(complete_after=0.05) as server, client_for(server) as client:
+        async with client.transcribe_many(sources(), concurrency=8) as results:
+            async for r in results:
+                assert r.ok
+                break
+        # the workers' items, the one the feeder is holding, and nothing more
+        assert pulled <= 8 + 2
+        assert server.created_jobs <= 8 + 1
+
+
+async def test_async_iterable_of_sources() -> None:
+    async def sources() -> AsyncIterator[bytes]:
+        for blob in blobs(5):
+            await anyio.lowlevel.checkpoint()
+            yield blob
+
+    async with serve_fake(complete_after=0.05) as server, client_for(server) as client:
+        got = await client.transcribe_all(sources(), concurrency=2)
+        assert [r.index for r in got] == [0, 1, 2, 3, 4]
+        assert all(r.ok for r in got)
+
+
+async def test_per_item_errors_do_not_stop_the_batch(tmp_path: Path) -> None:
+    sources: list[Any] = [
+        b"good" * 100,
+        tmp_path / "missing.mp3",
+        "https://example.com/fail.mp3",  # the fake fails jobs whose URL says "fail"
+        b"",  # empty: a SourceError before any request
+        b"fine" * 100,
+    ]
+    async with serve_fake(complete_after=0.05) as server, client_for(server) as client:
+        got = await client.transcribe_all(sources, concurrency=3)
+        assert [r.ok for r in got] == [True, False, False, False, True]
+        assert isinstance(got[1].error, ah.SourceError)
+        assert got[1].transcript is None
+        assert isinstance(got[2].error, ah.JobFailedError)
+        assert got[2].error.message == FAILED_JOB_ERROR
+        assert isinstance(got[3].error, ah.SourceError)
+        for r in got:
+            assert (r.transcript is None) != (r.error is None)
+        assert server.created_jobs == 3
+
+
+async def test_fail_fast_raises_the_first_error_unwrapped(tmp_path: Path) -> None:
+    def sources() -> Iterator[Any]:
+        yield tmp_path / "missing.mp3"
+        yield from blobs(50)
+
+    async with serve_fake(complete_after=0.3) as server, client_for(server) as client:
+        seen: list[ah.BatchResult] = []
+
+        async def consume() -> None:
+            async with client.transcribe_many(sources(), concurrency=4, fail_fast=True) as results:
+                async for r in results:
+                    seen.append(r)
+
+        with pytest.raises(ah.SourceError, match="missing"):
+            await consume()
+        assert seen == []
+        # the rest was cancelled: far fewer than 50 jobs were ever created
+        assert server.created_jobs <= 5
+        # and the client still works
+        t = await client.transcribe(b"after" * 100)
+        assert t.status is ah.TranscriptStatus.COMPLETED
+
+        with pytest.raises(ah.JobFailedError):
+            await client.transcribe_all(
+                ["https://example.com/fail.mp3", "https://example.com/a.mp3"], fail_fast=True
+            )
+
+
+async def test_leaving_early_cancels_the_rest_and_client_stays_usable() -> None:
+    async with serve_fake(complete_after=0.05) as server, client_for(server) as client:
+        # item 0 finishes at once; the others' jobs take long to complete
+        async def sources() -> AsyncIterator[str]:
+            yield "https://example.com/0.mp3"
+            await anyio.sleep(0.3)
+            server.complete_after = 30.0
+            for i in range(20):
+                yield f"https://example.com/slow{i}"
+
+        async with client.transcribe_many(sources(), concurrency=21) as results:
+            async for r in results:
+                assert r.index == 0
+                assert r.ok
+                break
+        # nothing keeps polling after the block: no task outlived it
+        count = len(server.requests)
+        await anyio.sleep(0.4)
+        assert len(server.requests) == count
+        # the pool is healthy: ordinary calls and a second batch work
+        server.complete_after = 0.05
+        t = await client.transcribe(b"after" * 100)
+        assert t.status is ah.TranscriptStatus.COMPLETED
+        got = await client.transcribe_all(blobs(3))
+        assert all(r.ok for r in got)
+        assert server.errors == []
+
+
+async def test_exception_in_body_propagates_unwrapped() -> None:
+    async with serve_fake(complete_after=0.05) as server, client_for(server) as client:
+
+        async def consume() -> None:
+            async with client.transcribe_many(blobs(10), concurrency=4) as results:
+                async for _ in results:
+                    raise KeyError("boom")
+
+        with pytest.raises(KeyError, match="boom"):
+            await consume()
+        count = len(server.requests)
+        await anyio.sleep(0.3)
+        assert len(server.requests) == count
+        assert (await client.transcribe(b"x" * 100)).text
+
+
+async def test_cancelled_from_outside_leaves_nothing_running() -> None:
+    async with serve_fake(complete_after=30) as server, client_for(server) as client:
+        with anyio.move_on_after(0.5) as scope:
+            await client.transcribe_all([f"https://example.com/{i}" for i in range(10)])
+        assert scope.cancelled_caught
+        count = len(server.requests)
+        await anyio.sleep(0.3)
+        assert len(server.requests) == count
+        server.complete_after = 0.05
+        assert (await client.transcribe(b"x" * 100)).text
+
+
+async def test_progress_events_sync_and_async() -> None:
+    events: list[ah.BatchEvent] = []
+    async_events: list[ah.BatchEvent] = []
+
+    async def record_async(event: ah.BatchEvent) -> None:
+        await anyio.lowlevel.checkpoint()
+        async_events.append(event)
+
+    sources: list[Any] = [b"a" * 100, "https://example.com/fail.mp3", "https://example.com/u"]
+    async with serve_fake(complete_after=0.05) as server, client_for(server) as client:
+        await client.transcribe_all(sources, on_event=events.append)
+        await client.transcribe_all(sources, on_event=record_async)
+    for evs in (events, async_events):
+        kinds = {(e.index, e.kind) for e in evs}
+        K = ah.BatchEventKind
+        assert kinds == {
+            (0, K.UPLOADED),
+            (0, K.SUBMITTED),
+            (0, K.COMPLETED),
+            (1, K.SUBMITTED),
+            (1, K.FAILED),
+            (2, K.SUBMITTED),
+            (2, K.COMPLETED),
+        }
+        by_index = {i: [e for e in evs if e.index == i] for i in range(3)}
+        assert [e.kind for e in by_index[0]] == [K.UPLOADED, K.SUBMITTED, K.COMPLETED]
+        assert by_index[0][1].transcript_id == by_index[0][2].transcript_id is not None
+        assert isinstance(by_index[1][-1].error, ah.JobFailedError)
+        assert by_index[2][0].source == "https://example.com/u"
+    assert server.errors == []
+
+
+async def test_upload_and_job_limits_are_respected() -> None:
+    in_flight = peak_jobs = 0
+
+    def on_event(e: ah.BatchEvent) -> None:
+        nonlocal in_flight, peak_jobs
+        if e.kind is ah.BatchEventKind.SUBMITTED:
+            in_flight += 1
+            peak_jobs = max(peak_jobs, in_flight)
+        elif e.kind in (ah.BatchEventKind.COMPLETED, ah.BatchEventKind.FAILED):
+            in_flight -= 1
+
+    async with serve_fake(complete_after=0.2) as server, client_for(server) as client:
+        seen = count_concurrency(server)
+        got = await client.transcribe_all(
+            blobs(24), concurrency=6, max_concurrent_uploads=2, on_event=on_event
+        )
+        assert all(r.ok for r in got)
+        assert seen["peak"] == 2  # observed at the server: never more, and it was reached
+        assert 1 < peak_jobs <= 6
+        # the client's own upload limit also applies when it is the smaller one
+    async with (
+        serve_fake(complete_after=0.05) as server,
+        client_for(server, max_concurrent_uploads=3) as client,
+    ):
+        seen = count_concurrency(server)
+        await client.transcribe_all(blobs(12), concurrency=10)
+        assert seen["peak"] == 3
+
+
+async def test_polls_back_off_per_job() -> None:
+    polling = ah.PollSettings(initial=0.05, multiplier=2.0, max_interval=1.0, jitter=0.0)
+    async with serve_fake(complete_after=0.7) as server, client_for(server) as client:
+        await client.transcribe_all(
+            [f"https://example.com/{i}" for i in range(20)], polling=polling
+        )
+        polls = [r for r in server.requests if r.method == "GET"]
+        # 0.05, 0.15, 0.35, 0.75 -> about 4 polls per job, not 0.7 / 0.05 = 14
+        assert len(polls) <= 20 * 5
+
+
+async def test_429_pauses_the_whole_client() -> None:
+    async with serve_fake(complete_after=0.3) as server, client_for(server) as client:
+        server.faults.append(
+            Fault(method="GET", path="/v2/transcript/", status=429, headers={"retry-after": "1"})
+        )
+        start = time.monotonic()
+        got = await client.transcribe_all(
+            [f"https://example.com/{i}" for i in range(10)], concurrency=10
+        )
+        assert all(r.ok for r in got)
+        hit = next(
+            r for r in server.requests if r.method == "GET" and r.path.startswith("/v2/transcript/")
+        )
+        after = [r.time - hit.time for r in server.requests if r.time > hit.time]
+        # Every other job was polling every <= 0.2 s, yet once the 429 was in
+        # (requests already on the wire aside) the client went quiet until
+        # Retry-After had passed.
+        assert not [t for t in after if 0.1 < t < 0.95]
+        assert any(t >= 0.95 for t in after)
+        assert time.monotonic() - start >= 1.0
