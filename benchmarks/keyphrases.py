@@ -78,6 +78,7 @@ def f1_at(predicted: list[str], gold: set[str], k: int) -> float:
 
 # ---- RAKE, written here with YAKE's English stopword list -------------------
 
+
 def yake_stopwords() -> set[str]:
     res = importlib.resources.files("yake") / "core" / "StopwordsList" / "stopwords_en.txt"
     return {w.strip().lower() for w in res.read_text(encoding="utf-8", errors="ignore").split()}
@@ -117,8 +118,9 @@ def make_rake(stop: set[str]) -> Callable[[str], list[str]]:
     return rake
 
 
-def evaluate(extract: Callable[[dict[str, object]], list[str]],
-             docs: Iterable[dict[str, object]]) -> tuple[float, float]:
+def evaluate(
+    extract: Callable[[dict[str, object]], list[str]], docs: Iterable[dict[str, object]]
+) -> tuple[float, float]:
     f5 = f10 = 0.0
     n = 0
     for doc in docs:
@@ -133,8 +135,10 @@ def evaluate(extract: Callable[[dict[str, object]], list[str]],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sets", default=",".join(sorted(p.name for p in DATA_DIR.iterdir()
-                                                         if (p / "data.jsonl").exists())))
+    parser.add_argument(
+        "--sets",
+        default=",".join(sorted(p.name for p in DATA_DIR.iterdir() if (p / "data.jsonl").exists())),
+    )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--no-baselines", action="store_true")
     args = parser.parse_args()
@@ -158,8 +162,12 @@ def main() -> None:
             for w in words_per_doc:
                 extract_highlights(w)
             best = min(best, time.perf_counter() - t0)
-        row = {"set": name, "docs": len(docs), "ours": evaluate(ours, docs),
-               "wps": total_words / best}
+        row = {
+            "set": name,
+            "docs": len(docs),
+            "ours": evaluate(ours, docs),
+            "wps": total_words / best,
+        }
         if not args.no_baselines:
             import yake
 

@@ -20,7 +20,10 @@ from audio_highlights.engine._keyphrases import extract_highlights
 
 WILDFIRES = (
     Path(__file__).resolve().parents[1].parent
-    / "shared" / "reference" / "examples" / "wildfires_v2_reconstructed_words.json"
+    / "shared"
+    / "reference"
+    / "examples"
+    / "wildfires_v2_reconstructed_words.json"
 )
 FILLERS = {"um", "uh", "like", "you", "know", "hmm", "er"}
 
@@ -45,8 +48,7 @@ def test_empty_and_speechless_input() -> None:
 
 def test_nested_phrase_counted_inside_longer_one() -> None:
     words = transcript(
-        "We flew to New York City in May. New York was hot. "
-        "Later we left New York for good."
+        "We flew to New York City in May. New York was hot. Later we left New York for good."
     )
     found = extract_highlights(words, max_results=50).results
     phrases = {h.text: h for h in found}
@@ -130,7 +132,8 @@ def test_numbers_alone_are_never_phrases() -> None:
 
 def test_ranks_and_limits() -> None:
     text = " ".join(
-        f"The {a} {b} affects the {b} market." for a in ("red", "blue", "green", "solar", "wind")
+        f"The {a} {b} affects the {b} market."
+        for a in ("red", "blue", "green", "solar", "wind")
         for b in ("energy", "price", "policy", "grid", "storage")
     )
     words = transcript(text)
@@ -169,8 +172,10 @@ def test_wildfires_example_overlap() -> None:
     # with the same text, count and timestamps.
     everything = {h.text: h for h in extract_highlights(words, max_results=10_000).results}
     exact = [
-        t for t, want in expected.items()
-        if t in everything and everything[t].count == want["count"]
+        t
+        for t, want in expected.items()
+        if t in everything
+        and everything[t].count == want["count"]
         and [ts.to_dict() for ts in everything[t].timestamps] == want["timestamps"]
     ]
     assert len(exact) >= 14
@@ -196,9 +201,37 @@ def test_import_is_lazy() -> None:
 
 
 _TOKENS = st.sampled_from(
-    ["air", "quality", "New", "York", "City", "smoke,", "Canada.", "um", "uh", "like", "the",
-     "of", "and", "fires", "U.S.", "don't", '"alerts"', "anti-spam", "24", "climate", "change?",
-     "Health", "is", "we", "big", "more", "system", "-", ""]
+    [
+        "air",
+        "quality",
+        "New",
+        "York",
+        "City",
+        "smoke,",
+        "Canada.",
+        "um",
+        "uh",
+        "like",
+        "the",
+        "of",
+        "and",
+        "fires",
+        "U.S.",
+        "don't",
+        '"alerts"',
+        "anti-spam",
+        "24",
+        "climate",
+        "change?",
+        "Health",
+        "is",
+        "we",
+        "big",
+        "more",
+        "system",
+        "-",
+        "",
+    ]
 )
 
 

@@ -44,7 +44,7 @@ _POSITION_SHARE: Final = 0.5
 
 _EDGE_PUNCT: Final = "\"'`.,;:!?()[]{}<>*_~|/\\\u2018\u2019\u201c\u201d\u2026\u2013\u2014-"
 _OPENERS: Final = frozenset("\"'`([{<\u2018\u201c")
-_CLOSERS: Final = frozenset(",.;:!?)]}>\"\u201d\u2019\u2026\u2013\u2014")
+_CLOSERS: Final = frozenset(',.;:!?)]}>"\u201d\u2019\u2026\u2013\u2014')
 _SENTENCE_END: Final = frozenset(".!?\u2026")
 _ABBREV: Final = re.compile(r"^(?:[A-Za-z]\.){2,}$")
 _ABBREV_EDGE: Final = "\"'()[]{},;:!?\u201c\u201d"
@@ -61,7 +61,7 @@ def _classify(raw: str) -> _TokenInfo:
     table = _lexicon.pos_table()
     stripped = raw.strip()
     core = stripped.strip(_EDGE_PUNCT).replace("\u2019", "'")
-    tail = stripped[len(stripped.rstrip(_EDGE_PUNCT)):]
+    tail = stripped[len(stripped.rstrip(_EDGE_PUNCT)) :]
     if _ABBREV.match(stripped.strip(_ABBREV_EDGE)):
         # "U.S." keeps its dots and does not end a sentence.
         core = stripped.strip(_ABBREV_EDGE)
@@ -74,8 +74,11 @@ def _classify(raw: str) -> _TokenInfo:
     if not norm or not any(ch.isalpha() for ch in norm) or norm in _lexicon.STOPWORDS:
         return norm, _BREAK, capital, before, after, ends_sentence
     if "'" in norm:
-        if norm.endswith("'s") and norm[:-2] not in _lexicon.STOPWORDS \
-                and norm not in _lexicon.VERB_CUES:
+        if (
+            norm.endswith("'s")
+            and norm[:-2] not in _lexicon.STOPWORDS
+            and norm not in _lexicon.VERB_CUES
+        ):
             # A possessive closes its phrase: "Utah's" + "new anti-spam act".
             return norm, _NOUN, capital, before, True, ends_sentence
         return norm, _BREAK, capital, before, after, ends_sentence
@@ -149,20 +152,31 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int]]:
         elif cls == _AMBIG:
             if prev_norm in _lexicon.VERB_CUES:
                 cls = _BREAK
-            elif prev_cls == _NOUN and norm.endswith("s") and idx < last \
-                    and _head_norm(words[idx + 1].text) in _lexicon.DETERMINERS:
+            elif (
+                prev_cls == _NOUN
+                and norm.endswith("s")
+                and idx < last
+                and _head_norm(words[idx + 1].text) in _lexicon.DETERMINERS
+            ):
                 # "the model offers a ...": a noun/verb "-s" form between a noun
                 # and a determiner is the verb.
                 cls = _BREAK
-            elif prev_cls == _NOUN and not norm.endswith("s") \
-                    and prev_norm.endswith("s") and not prev_norm.endswith("ss"):
+            elif (
+                prev_cls == _NOUN
+                and not norm.endswith("s")
+                and prev_norm.endswith("s")
+                and not prev_norm.endswith("ss")
+            ):
                 # "weather systems change": a plural noun rarely modifies, so a
                 # bare noun/verb word after one is the verb.
                 cls = _BREAK
             else:
                 cls = _NOUN
-        elif cls == _PART and prev_cls == _NOUN \
-                and not table.get(prev_norm, _lexicon.NOUN) & _lexicon.ADJ:
+        elif (
+            cls == _PART
+            and prev_cls == _NOUN
+            and not table.get(prev_norm, _lexicon.NOUN) & _lexicon.ADJ
+        ):
             # "verification using ...": a participle after a noun opens a clause
             # (after an adjective it modifies: "wide ranging consequences").
             segment += 1
@@ -218,8 +232,9 @@ def _word_scores(ids: list[int], positions: list[int], n_nodes: int) -> _Array:
     # later topics still count.
     early = 1.0 / (pos_arr + 1.0)
     early *= _POSITION_SHARE / float(early.sum())
-    raw_bias = np.bincount(id_arr, weights=early + (1.0 - _POSITION_SHARE) / len(ids),
-                           minlength=n_nodes)
+    raw_bias = np.bincount(
+        id_arr, weights=early + (1.0 - _POSITION_SHARE) / len(ids), minlength=n_nodes
+    )
     bias: _Array = raw_bias / raw_bias.sum()
     src_parts: list[npt.NDArray[np.int64]] = []
     dst_parts: list[npt.NDArray[np.int64]] = []
@@ -297,9 +312,7 @@ def _calibrated_shares(scores: _Array, top: int) -> _Array:
     return shares
 
 
-def extract_highlights(
-    words: Sequence[Word], *, max_results: int = 15
-) -> AutoHighlightsResult:
+def extract_highlights(words: Sequence[Word], *, max_results: int = 15) -> AutoHighlightsResult:
     """Extract key phrases from a transcript's words, as AssemblyAI's Key Phrases model does.
 
     Args:
@@ -358,10 +371,11 @@ def extract_highlights(
         key = keys[i]
         size = len(key)
         hits = [
-            p for p in starts_of.get(key[0], ())
+            p
+            for p in starts_of.get(key[0], ())
             if p + size <= len(norms)
             and segments[p] == segments[p + size - 1]
-            and tuple(norms[p:p + size]) == key
+            and tuple(norms[p : p + size]) == key
         ]
         first = hits[0]
         text = " ".join(_surface(words[p].text) for p in range(first, first + size))
