@@ -87,6 +87,29 @@ def test_job_completes_with_words_and_highlights(
             assert len(h.timestamps) == h.count
 
 
+def test_sentences_paragraphs_captions_word_search(
+    client: Any, wildfires: dict[str, Any]
+) -> None:
+    tid = wildfires["id"]
+    sentences = client.get(f"/v2/transcript/{tid}/sentences").json()
+    assert len(sentences["sentences"]) == 4
+    assert sentences["sentences"][1]["text"].startswith("Health officials")
+    assert all(s["words"] for s in sentences["sentences"])
+    paragraphs = client.get(f"/v2/transcript/{tid}/paragraphs").json()["paragraphs"]
+    assert " ".join(p["text"] for p in paragraphs) == wildfires["text"]
+    srt = client.get(f"/v2/transcript/{tid}/srt", params={"chars_per_caption": 40}).text
+    assert srt.startswith("1\n00:00:00,")
+    assert all(len(line) <= 40 for line in srt.splitlines())
+    assert client.get(f"/v2/transcript/{tid}/vtt").text.startswith("WEBVTT")
+    found = client.get(f"/v2/transcript/{tid}/word-search",
+                       params={"words": "air quality,smoke"}).json()
+    counts = {m["text"]: m["count"] for m in found["matches"]}
+    assert counts == {"air quality": 2, "smoke": 2}
+    assert found["total_count"] == 4
+    assert client.get(f"/v2/transcript/{tid}/word-search").status_code == 400
+    assert client.get(f"/v2/transcript/{tid}/docx").status_code == 404
+
+
 def test_list_item_and_paging(client: Any, wildfires: dict[str, Any]) -> None:
     url = upload(client, b"not audio at all")
     ids = [client.post("/v2/transcript", json={"audio_url": url}).json()["id"] for _ in range(3)]
@@ -199,6 +222,14 @@ def test_official_sdk(server: Server) -> None:
     assert "europe" in (t.text or "").lower()
     assert t.words
     assert t.auto_highlights is not None
+    sentences = t.get_sentences()
+    assert len(sentences) == 3
+    assert sentences[0].text.startswith("The")
+    assert t.get_paragraphs()
+    assert "-->" in t.export_subtitles_srt()
+    assert t.export_subtitles_vtt().startswith("WEBVTT")
+    [match] = t.word_search(["southern Europe"])
+    assert match.count == 1
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):

@@ -14,10 +14,11 @@ import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import _exports
 from ._runner import Runner
 from ._settings import EngineSettings
 from ._ssrf import UrlRefused, check_fetch_url
@@ -307,6 +308,47 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
         deleted = await anyio.to_thread.run_sync(store.delete, job.id, blank_result(job))
         return JSONResponse(transcript_json(deleted or job))
 
+    async def completed_transcript(request: Request) -> dict[str, Any]:
+        job = await lookup(request)
+        if job.status != "completed":
+            raise _BadRequest(f"Transcript is not completed (status: {job.status})")
+        return transcript_json(job)
+
+    async def sentences(request: Request) -> Response:
+        try:
+            return JSONResponse(_exports.sentences(await completed_transcript(request)))
+        except _BadRequest as exc:
+            return _error(exc.status, str(exc))
+
+    async def paragraphs(request: Request) -> Response:
+        try:
+            return JSONResponse(_exports.paragraphs(await completed_transcript(request)))
+        except _BadRequest as exc:
+            return _error(exc.status, str(exc))
+
+    async def word_search(request: Request) -> Response:
+        raw = request.query_params.get("words", "")
+        terms = [t.strip() for t in raw.split(",") if t.strip()]
+        if not terms:
+            return _error(400, "words must be a comma-separated list of words")
+        try:
+            return JSONResponse(_exports.word_search(await completed_transcript(request), terms))
+        except _BadRequest as exc:
+            return _error(exc.status, str(exc))
+
+    async def captions(request: Request) -> Response:
+        fmt = request.path_params["subtitle_format"]
+        if fmt not in ("srt", "vtt"):
+            return _error(404, "Not Found")
+        raw = request.query_params.get("chars_per_caption", "32")
+        if not raw.isdigit() or int(raw) < 1:
+            return _error(400, "chars_per_caption must be a positive integer")
+        try:
+            transcript = await completed_transcript(request)
+        except _BadRequest as exc:
+            return _error(exc.status, str(exc))
+        return PlainTextResponse(_exports.subtitles(transcript, fmt, int(raw)))
+
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "internal server error"
@@ -319,6 +361,10 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
             Route("/v2/transcript", listing, methods=["GET"]),
             Route("/v2/transcript/{transcript_id}", get_one, methods=["GET"]),
             Route("/v2/transcript/{transcript_id}", delete_one, methods=["DELETE"]),
+            Route("/v2/transcript/{transcript_id}/sentences", sentences, methods=["GET"]),
+            Route("/v2/transcript/{transcript_id}/paragraphs", paragraphs, methods=["GET"]),
+            Route("/v2/transcript/{transcript_id}/word-search", word_search, methods=["GET"]),
+            Route("/v2/transcript/{transcript_id}/{subtitle_format}", captions, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )
