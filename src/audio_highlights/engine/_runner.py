@@ -62,13 +62,16 @@ def prepare_recognizer(settings: EngineSettings) -> tuple[str, str | None]:
         return "whisper", str(whisper_base_dir(settings.models_dir))
     except (ModelFilesError, OSError) as exc:
         packaged_error = str(exc)
-    try:
-        from faster_whisper.utils import download_model  # type: ignore[import-untyped,unused-ignore]
+    from faster_whisper.utils import download_model  # type: ignore[import-untyped,unused-ignore]
 
-        # Only what is already cached: the engine never reaches out to a hub on its own.
-        return "whisper", str(download_model("base", local_files_only=True))
-    except Exception as exc:  # noqa: BLE001 - any hub failure just means "not available"
-        return _fall_back(f"{packaged_error}; no cached hub model either ({exc})")
+    hub_errors = []
+    # A model already in the hub cache first; then the hub itself, where reachable.
+    for local_only in (True, False):
+        try:
+            return "whisper", str(download_model("base", local_files_only=local_only))
+        except Exception as exc:  # noqa: BLE001 - any hub failure just means "not available"
+            hub_errors.append(str(exc))
+    return _fall_back(f"{packaged_error}; no hub model either ({hub_errors[-1]})")
 
 
 def _apply_format(words: list[dict[str, Any]], punctuate: bool, format_text: bool) -> None:
