@@ -38,7 +38,7 @@ STOPWORDS: frozenset[str] = _words(
     yet if then else because although though while whereas whether unless once when
     whenever where wherever why how however am is are was were be been being have has
     had having do does did doing done will would shall should can could may might must
-    ought need dare gonna wanna gotta lemme gimme not no yes yeah yep nope okay ok oh ah
+    ought need dare cannot gonna wanna gotta lemme gimme not no yes yeah yep nope okay ok oh ah
     aha uh um umm uhm er erm hmm hm mm mhm uh-huh huh wow hey hi hello bye please thanks
     thank very really quite rather too also just only even still already again ever
     never always often sometimes usually here there now today tonight tomorrow yesterday
