@@ -7,7 +7,8 @@ instead of ``httpx2.Response`` and the SDK's own exceptions instead of
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Generator, Mapping
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Generator, Mapping
 from typing import Any
 
 import httpx2
@@ -143,7 +144,7 @@ class HTTPSession:
             APIConnectionError: The connection failed (:class:`NotSentError`
                 if it was never established).
         """
-        try:
+        with _mapped_errors(method, url):
             response = await self._client.request(
                 method,
                 url,
@@ -153,20 +154,46 @@ class HTTPSession:
                 content=content,
                 auth=auth if auth is not None else httpx2.USE_CLIENT_DEFAULT,
             )
-        except httpx2.TimeoutException as exc:
-            cls: type[APIConnectionError] = (
-                NotSentTimeoutError if isinstance(exc, _NOT_SENT) else APITimeoutError
-            )
-            raise cls(_describe(exc, method, url), method=method, url=url) from exc
-        except httpx2.TransportError as exc:
-            cls = NotSentError if isinstance(exc, _NOT_SENT) else APIConnectionError
-            raise cls(_describe(exc, method, url), method=method, url=url) from exc
         return RawResponse(
             status_code=response.status_code,
             headers={k.lower(): v for k, v in response.headers.items()},
             content=response.content,
             reason=response.reason_phrase,
         )
+
+    @contextlib.asynccontextmanager
+    async def stream_get(self, url: str) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
+        """GET ``url`` and yield ``(status_code, body_chunks)`` without reading the body.
+
+        Used by the engine to download ``audio_url`` straight to disk.
+
+        Raises:
+            APIConnectionError: As for :meth:`request`, also while iterating.
+        """
+        with _mapped_errors("GET", url):
+            async with self._client.stream("GET", url) as response:
+
+                async def chunks() -> AsyncIterator[bytes]:
+                    with _mapped_errors("GET", url):
+                        async for chunk in response.aiter_bytes():
+                            yield chunk
+
+                yield response.status_code, chunks()
+
+
+@contextlib.contextmanager
+def _mapped_errors(method: str, url: str) -> Generator[None, None, None]:
+    """Turn httpx2's transport errors into the SDK's, keeping the cause."""
+    try:
+        yield
+    except httpx2.TimeoutException as exc:
+        cls: type[APIConnectionError] = (
+            NotSentTimeoutError if isinstance(exc, _NOT_SENT) else APITimeoutError
+        )
+        raise cls(_describe(exc, method, url), method=method, url=url) from exc
+    except httpx2.TransportError as exc:
+        cls = NotSentError if isinstance(exc, _NOT_SENT) else APIConnectionError
+        raise cls(_describe(exc, method, url), method=method, url=url) from exc
 
 
 def _describe(exc: Exception, method: str, url: str) -> str:

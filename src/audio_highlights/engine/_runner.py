@@ -15,8 +15,9 @@ from typing import Any
 
 import anyio
 import anyio.abc
-import httpx2
 
+from .._errors import APIConnectionError
+from .._http import HTTPSession
 from ._asr import RecognizerUnavailable
 from ._audio import AudioDecodeError
 from ._model_files import ModelFilesError, whisper_base_dir
@@ -213,26 +214,25 @@ class Runner:
         os.close(fd)
         path = Path(name)
         done = False
+        session = HTTPSession(timeout=60, connect_timeout=10, max_connections=1, verify=True)
         try:
-            size = 0
-            async with (
-                httpx2.AsyncClient(timeout=60, follow_redirects=False) as client,
-                client.stream("GET", url) as response,
-            ):
-                if response.status_code != 200:
-                    raise _FetchError(f"Download error, {url} answered HTTP {response.status_code}")
+            async with session.stream_get(url) as (status, chunks):
+                if status != 200:
+                    raise _FetchError(f"Download error, {url} answered HTTP {status}")
+                size = 0
                 async with await anyio.open_file(path, "wb") as f:
-                    async for chunk in response.aiter_bytes():
+                    async for chunk in chunks:
                         size += len(chunk)
                         if size > self.settings.max_download_bytes:
                             raise _FetchError(f"Download error, {url} is too large")
                         await f.write(chunk)
             done = True
-        except httpx2.HTTPError as exc:
+        except APIConnectionError as exc:
             raise _FetchError(f"Download error, unable to download {url}: {exc}") from exc
         finally:
-            if not done:
-                with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
+                await session.aclose()
+                if not done:
                     await anyio.Path(path).unlink(missing_ok=True)
         return path
 

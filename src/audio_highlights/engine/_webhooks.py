@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 import anyio
-import httpx2
+
+from .._errors import APIConnectionError
+from .._http import HTTPSession
 
 __all__ = ["deliver_webhook"]
 
@@ -30,11 +32,14 @@ async def deliver_webhook(
     headers = {header[0]: header[1]} if header else {}
     status: int | None = None
     delay = initial_backoff
-    async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+    session = HTTPSession(timeout=timeout, connect_timeout=timeout, max_connections=1, verify=True)
+    try:
         for attempt in range(1, max_attempts + 1):
             try:
-                response = await client.post(url, json=payload, headers=headers)
-            except httpx2.HTTPError as exc:
+                response = await session.request(
+                    "POST", url, auth=None, headers=headers, json=payload
+                )
+            except APIConnectionError as exc:
                 logger.warning("webhook attempt %d to %s failed: %s", attempt, url, exc)
             else:
                 status = response.status_code
@@ -45,4 +50,7 @@ async def deliver_webhook(
             if attempt < max_attempts:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, max_backoff)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await session.aclose()
     return status

@@ -1,0 +1,55 @@
+"""Package hygiene: the public surface, its docs, and what importing it pulls in."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import audio_highlights as ah
+
+SRC = Path(ah.__file__).parent
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert ah.__all__ == sorted(ah.__all__)
+    for name in ah.__all__:
+        assert hasattr(ah, name), name
+
+
+def test_every_public_name_is_documented() -> None:
+    for name in ah.__all__:
+        obj = getattr(ah, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert inspect.getdoc(obj), f"{name} has no docstring"
+            for attr, member in vars(obj).items():
+                if attr.startswith("_") or not callable(member):
+                    continue
+                assert inspect.getdoc(member), f"{name}.{attr} has no docstring"
+
+
+def test_httpx2_is_imported_in_one_module_only() -> None:
+    importers = [
+        path.relative_to(SRC).as_posix()
+        for path in SRC.rglob("*.py")
+        if re.search(r"^\s*(import httpx2|from httpx2)", path.read_text(), re.MULTILINE)
+    ]
+    assert importers == ["_http.py"]
+
+
+def test_import_needs_only_the_core_dependencies() -> None:
+    code = (
+        "import importlib.util, sys, audio_highlights, audio_highlights.engine;"
+        "importlib.util.find_spec('numpy') and audio_highlights.engine.extract_highlights;"
+        "heavy = {'starlette', 'uvicorn', 'faster_whisper', 'av', 'pocketsphinx', 'ctranslate2'};"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_py_typed_is_shipped() -> None:
+    assert (SRC / "py.typed").exists()
