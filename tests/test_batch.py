@@ -318,3 +318,31 @@ async def test_429_pauses_the_whole_client() -> None:
         assert not [t for t in after if 0.1 < t < 0.95]
         assert any(t >= 0.95 for t in after)
         assert time.monotonic() - start >= 1.0
+
+
+async def test_a_failing_callback_stops_the_batch_and_is_raised() -> None:
+    def on_event(e: ah.BatchEvent) -> None:
+        if e.kind is ah.BatchEventKind.SUBMITTED and e.index == 2:
+            raise RuntimeError("callback bug")
+
+    async with serve_fake(complete_after=0.3) as server, client_for(server) as client:
+        with pytest.raises(RuntimeError, match="callback bug"):
+            await client.transcribe_all(
+                [f"https://example.com/{i}" for i in range(50)], concurrency=5, on_event=on_event
+            )
+        count = len(server.requests)
+        await anyio.sleep(0.3)
+        assert len(server.requests) == count
+        assert server.created_jobs < 50
+        assert (await client.transcribe(b"x" * 100)).text
+
+
+async def test_single_source_and_bad_limits_are_usage_errors() -> None:
+    async with serve_fake() as server, client_for(server) as client:
+        with pytest.raises(ah.UsageError):
+            await client.transcribe_all(b"not a list of sources")
+        with pytest.raises(ah.UsageError):
+            await client.transcribe_all("a.mp3")
+        with pytest.raises(ah.UsageError):
+            await client.transcribe_all([b"x"], concurrency=0)
+        assert server.requests == []

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -145,13 +146,28 @@ class _Batch:
         self.polling = polling
         self.fields = fields
         self.failure: Exception | None = None
+        self.group: anyio.abc.TaskGroup | None = None
+
+    def stop(self, error: Exception) -> None:
+        """Record the batch's failure (the first one wins) and cancel all its tasks."""
+        if self.failure is None:
+            self.failure = error
+        if self.group is not None:
+            self.group.cancel_scope.cancel()
 
     async def emit(self, event: BatchEvent) -> None:
         if self.on_event is None:
             return
-        outcome = self.on_event(event)
-        if inspect.isawaitable(outcome):
-            await outcome
+        try:
+            outcome = self.on_event(event)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception as exc:
+            # A failing callback is a bug in the caller's code, not a failed
+            # item: stop the batch and raise it from the ``async with``.
+            self.stop(exc)
+            await anyio.lowlevel.checkpoint()  # delivers the cancellation
+            raise
 
     async def feed(
         self, sources: BatchSources, send: MemoryObjectSendStream[tuple[int, Source]]
@@ -172,49 +188,54 @@ class _Batch:
         self,
         items: MemoryObjectReceiveStream[tuple[int, Source]],
         results: MemoryObjectSendStream[BatchResult],
-        group: anyio.abc.TaskGroup,
     ) -> None:
         async with results:
             async for index, source in items:
                 result = await self.run_one(index, source)
                 if result.error is not None and self.fail_fast:
-                    if self.failure is None:
-                        self.failure = result.error
-                    group.cancel_scope.cancel()
+                    self.stop(result.error)
                     return
                 await results.send(result)
 
+    async def failed(self, index: int, source: Source, error: Exception) -> BatchResult:
+        await self.emit(
+            BatchEvent(kind=BatchEventKind.FAILED, index=index, source=source, error=error)
+        )
+        return BatchResult(index=index, source=source, error=error)
+
+    # One bad item must not end a batch of thousands, whatever it raised: each
+    # step's error is handed back in the item's result. Cancellation is not an
+    # Exception and still passes through; callbacks run outside the ``try``s
+    # so that their own errors are not mistaken for the item's.
     async def run_one(self, index: int, source: Source) -> BatchResult:
         client = self.client
-        try:
-            if is_url(source):
-                assert isinstance(source, str)
-                audio_url = source
-            else:
+        if is_url(source):
+            assert isinstance(source, str)
+            audio_url = source
+        else:
+            try:
                 # The batch's own limiter, on top of the client's, so a batch
                 # can keep fewer uploads in flight than jobs.
                 async with self.upload_limiter:
                     audio_url = await client.upload(source)
-                await self.emit(
-                    BatchEvent(kind=BatchEventKind.UPLOADED, index=index, source=source)
-                )
+            except Exception as exc:  # noqa: BLE001
+                return await self.failed(index, source, exc)
+            await self.emit(BatchEvent(kind=BatchEventKind.UPLOADED, index=index, source=source))
+        try:
             job = await client.submit(audio_url, **self.fields)
-            await self.emit(
-                BatchEvent(
-                    kind=BatchEventKind.SUBMITTED, index=index, source=source, transcript_id=job.id
-                )
+        except Exception as exc:  # noqa: BLE001
+            return await self.failed(index, source, exc)
+        await self.emit(
+            BatchEvent(
+                kind=BatchEventKind.SUBMITTED, index=index, source=source, transcript_id=job.id
             )
+        )
+        try:
             transcript = await client._wait(
                 job, known=job, timeout=self.timeout, polling=self.polling
             )
-        # One bad item must not end a batch of thousands, whatever it raised;
-        # the error is handed back in its result. Cancellation is not an
-        # Exception and still passes through.
         except Exception as exc:  # noqa: BLE001
-            await self.emit(
-                BatchEvent(kind=BatchEventKind.FAILED, index=index, source=source, error=exc)
-            )
-            return BatchResult(index=index, source=source, error=exc)
+            return await self.failed(index, source, exc)
         await self.emit(
             BatchEvent(
                 kind=BatchEventKind.COMPLETED,
@@ -266,10 +287,11 @@ async def run_batch(
     # The streams close after the task group has finished, so no worker ever
     # sees a closed stream: cancellation is the only way they stop early.
     async with item_receive, result_receive, anyio.create_task_group() as group:
+        batch.group = group
         group.start_soon(batch.feed, sources, item_send)
         with result_send:
             for _ in range(concurrency):
-                group.start_soon(batch.work, item_receive, result_send.clone(), group)
+                group.start_soon(batch.work, item_receive, result_send.clone())
         try:
             yield BatchResults(result_receive)
         # Taken out of the task group and re-raised below, so the caller sees
