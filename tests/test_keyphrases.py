@@ -302,3 +302,17 @@ def test_properties(items: list[tuple[str, int, int]]) -> None:
         for ts in h.timestamps:
             assert low <= ts.start <= high
             assert low <= ts.end <= high
+
+
+def test_evaluative_adjective_does_not_start_a_phrase() -> None:
+    found = by_text(transcript("Schools need effective student leadership."))
+    assert "student leadership" in found
+    assert "effective student leadership" not in found
+    # "more", "other" and "new" stay, as the service keeps them.
+    assert "more wildfires" in by_text(transcript("There were more wildfires this year."))
+
+
+def test_generic_single_noun_ranks_below_a_topic() -> None:
+    text = "The results show that graph kernels work. The results are clear. Graph kernels help."
+    order = [h.text.lower() for h in extract_highlights(transcript(text)).results]
+    assert order.index("graph kernels") < order.index("results")

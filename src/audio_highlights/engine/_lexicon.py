@@ -53,6 +53,37 @@ STOPWORDS: frozenset[str] = _words(
 # Quantity words that modify a noun ("more wildfires") but never head a phrase.
 MODIFIERS: frozenset[str] = _words("more most less least fewer other another much")
 
+# Evaluative and bookkeeping adjectives: they judge or locate a thing rather
+# than name a kind of it, so a phrase never starts with one ("effective
+# student leadership" -> "student leadership"). Written for this project;
+# "new", "more" and "other" are deliberately absent, since the service keeps
+# them ("more wildfires").
+GENERIC_ADJECTIVES: frozenset[str] = _words(
+    """
+    basic effective current efficient standard practical alternative specific given
+    various different certain important novel simple main major good better best
+    recent existing possible previous typical common significant useful traditional
+    conventional particular appropriate suitable relevant powerful successful popular key
+    proper essential potential actual overall respective corresponding following further
+    additional related resulting resultant original whole entire complete full true usual
+    modern fundamental necessary interesting valid numerous similar present future latest
+    individual initial final available subsequent extensive detailed well-known severe
+    """
+)
+
+# Nouns too general to be a key phrase on their own (they still head longer
+# phrases: "sampling method"). Written for this project.
+GENERIC_NOUNS: frozenset[str] = _words(
+    """
+    way ways time times people part parts case cases number numbers example examples use
+    uses type types form forms fact facts point points paper papers article work study
+    studies result results method methods approach approaches problem problems model
+    models issue issues question questions idea ideas area areas level levels value
+    values process order terms term basis set sets system systems data information
+    analysis effect effects purpose purposes aspect aspects feature features
+    """
+)
+
 # Determiners and possessives: a noun/verb "-s" word before one is a verb.
 DETERMINERS: frozenset[str] = _words(
     "a an the this that these those my your his her its our their every each some any no"
