@@ -346,3 +346,32 @@ async def test_single_source_and_bad_limits_are_usage_errors() -> None:
         with pytest.raises(ah.UsageError):
             await client.transcribe_all([b"x"], concurrency=0)
         assert server.requests == []
+
+
+async def test_list_polling_uses_one_sweep_for_many_jobs() -> None:
+    polling = ah.PollSettings(initial=0.1, multiplier=1.5, max_interval=5.0, timeout=10)
+    async with serve_fake(complete_after=0.5) as server, client_for(server) as client:
+        urls = [f"https://example.com/{i}" for i in range(40)] + ["https://example.com/fail"]
+        got = await client.transcribe_all(urls, polling=polling, list_polling=True)
+        assert [r.ok for r in got] == [True] * 40 + [False]
+        assert isinstance(got[-1].error, ah.JobFailedError)
+        assert got[0].transcript is not None and got[0].transcript.highlights
+        gets = [r for r in server.requests if r.method == "GET" and r.path != "/v2/transcript"]
+        lists = [r for r in server.requests if r.path == "/v2/transcript" and r.method == "GET"]
+        assert len(gets) == 41  # one fetch per job, no per-job polling
+        assert 1 <= len(lists) <= 15
+        assert server.errors == []
+
+
+async def test_list_polling_falls_back_to_per_job_polls_when_the_list_fails() -> None:
+    polling = ah.PollSettings(initial=0.05, multiplier=1.5, max_interval=0.3, timeout=10)
+    async with serve_fake(complete_after=0.2) as server, client_for(server) as client:
+        broken_list = Fault(method="GET", status=400, times=1000, body={"error": "nope"})
+        # a plain path prefix would also match GET /v2/transcript/{id}
+        broken_list.matches = lambda method, path: method == "GET" and path == "/v2/transcript"  # type: ignore[method-assign]
+        server.faults.append(broken_list)
+        got = await client.transcribe_all(
+            [f"https://example.com/{i}" for i in range(5)], polling=polling, list_polling=True
+        )
+        assert all(r.ok for r in got)
+        assert broken_list.hits >= 1

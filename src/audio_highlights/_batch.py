@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import enum
 import inspect
+import logging
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import anyio.abc
@@ -23,13 +25,16 @@ import anyio.lowlevel
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import UsageError
+from ._errors import AudioHighlightsError, UsageError
 from ._models import Transcript
-from ._settings import PollSettings, Seconds
+from ._settings import PollSettings, Seconds, to_seconds
 from ._sources import Source, is_url
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, _UseDefault
+
+_log = logging.getLogger("audio_highlights")
+_TERMINAL = frozenset({"completed", "error"})
 
 __all__ = [
     "BatchEvent",
@@ -126,6 +131,75 @@ class BatchResults(AsyncIterator[BatchResult]):
             raise StopAsyncIteration from None
 
 
+_LIST_PAGE = 200
+
+
+class _ListPoller:
+    """One task that learns about many jobs' completion from the list endpoint.
+
+    Each sweep pages through ``GET /v2/transcript`` (newest first, 200 a page)
+    until it has seen every job still waited for, so 1,000 jobs cost about
+    five requests a sweep instead of one poll each. List items carry no words
+    or highlights, so a job seen finished is still fetched once.
+    """
+
+    def __init__(self, client: AsyncClient, interval: float) -> None:
+        self.client = client
+        self.interval = interval
+        self.waiters: dict[str, anyio.Event] = {}
+        self.wakeup = anyio.Event()
+
+    async def finished(self, transcript_id: str) -> None:
+        """Return once a sweep has seen the job in a terminal state."""
+        event = self.waiters.setdefault(transcript_id, anyio.Event())
+        self.wakeup.set()
+        try:
+            await event.wait()
+        finally:
+            self.waiters.pop(transcript_id, None)
+
+    async def run(self) -> None:
+        while True:
+            if not self.waiters:
+                self.wakeup = anyio.Event()
+                await self.wakeup.wait()
+            await anyio.sleep(self.interval)
+            try:
+                await self.sweep()
+            except AudioHighlightsError as exc:
+                # Waiters fall back to polling their job on their own, so a
+                # list that fails for a while only slows them down.
+                _log.debug("list sweep failed: %s", exc)
+
+    async def sweep(self) -> None:
+        remaining = set(self.waiters)
+        params: dict[str, Any] = {"limit": _LIST_PAGE}
+        # Our jobs are among the newest; a few extra pages allow for others
+        # created by the same account meanwhile.
+        for _ in range(len(remaining) // _LIST_PAGE + 2):
+            if not remaining:
+                return
+            reply = await self.client._send("GET", "/v2/transcript", params=params)
+            data = reply.data if isinstance(reply.data, Mapping) else {}
+            items = data.get("transcripts")
+            if not isinstance(items, list) or not items:
+                return
+            for item in items:
+                if not isinstance(item, Mapping):
+                    continue
+                tid = item.get("id")
+                if tid in remaining:
+                    remaining.discard(tid)
+                    if item.get("status") in _TERMINAL:
+                        self.waiters[tid].set()
+            details = data.get("page_details")
+            prev_url = details.get("prev_url") if isinstance(details, Mapping) else None
+            if not isinstance(prev_url, str) or not prev_url:
+                return
+            # Only the query is used, so the key never goes to another host.
+            params = dict(parse_qsl(urlsplit(prev_url).query))
+
+
 class _Batch:
     def __init__(
         self,
@@ -137,8 +211,10 @@ class _Batch:
         timeout: Seconds | _UseDefault | None,
         polling: PollSettings | None,
         fields: dict[str, Any],
+        poller: _ListPoller | None,
     ) -> None:
         self.client = client
+        self.poller = poller
         self.upload_limiter = upload_limiter
         self.fail_fast = fail_fast
         self.on_event = on_event
@@ -203,6 +279,26 @@ class _Batch:
         )
         return BatchResult(index=index, source=source, error=error)
 
+    async def wait(self, job: Transcript) -> Transcript:
+        client = self.client
+        if self.poller is None or job.status.is_terminal:
+            return await client._wait(job, known=job, timeout=self.timeout, polling=self.polling)
+        # Imported here: _client imports this module.
+        from ._client import _UseDefault
+
+        settings = self.polling or client._poll
+        limit = settings.timeout if isinstance(self.timeout, _UseDefault) else self.timeout
+        limit = None if limit is None else to_seconds(limit)
+        start = anyio.current_time()
+        # If the list never shows the job (a failing list, or a busy account
+        # pushing it past the pages a sweep reads), poll it on its own.
+        with anyio.move_on_after(
+            settings.max_interval if limit is None else min(limit, settings.max_interval)
+        ):
+            await self.poller.finished(job.id)
+        left = None if limit is None else max(limit - (anyio.current_time() - start), 0.0)
+        return await client._wait(job, known=None, timeout=left, polling=self.polling)
+
     # One bad item must not end a batch of thousands, whatever it raised: each
     # step's error is handed back in the item's result. Cancellation is not an
     # Exception and still passes through; callbacks run outside the ``try``s
@@ -231,9 +327,7 @@ class _Batch:
             )
         )
         try:
-            transcript = await client._wait(
-                job, known=job, timeout=self.timeout, polling=self.polling
-            )
+            transcript = await self.wait(job)
         except Exception as exc:  # noqa: BLE001
             return await self.failed(index, source, exc)
         await self.emit(
@@ -259,6 +353,7 @@ async def run_batch(
     timeout: Seconds | _UseDefault | None,
     polling: PollSettings | None,
     fields: dict[str, Any],
+    list_polling: bool = False,
 ) -> AsyncIterator[BatchResults]:
     """Run a batch for the duration of an ``async with``; see :meth:`AsyncClient.transcribe_many`.
 
@@ -280,6 +375,7 @@ async def run_batch(
         timeout=timeout,
         polling=polling,
         fields=fields,
+        poller=(_ListPoller(client, (polling or client._poll).initial) if list_polling else None),
     )
     item_send, item_receive = anyio.create_memory_object_stream[tuple[int, Source]](0)
     result_send, result_receive = anyio.create_memory_object_stream[BatchResult](concurrency)
@@ -288,6 +384,8 @@ async def run_batch(
     # sees a closed stream: cancellation is the only way they stop early.
     async with item_receive, result_receive, anyio.create_task_group() as group:
         batch.group = group
+        if batch.poller is not None:
+            group.start_soon(batch.poller.run)
         group.start_soon(batch.feed, sources, item_send)
         with result_send:
             for _ in range(concurrency):

@@ -687,6 +687,7 @@ class AsyncClient:
         on_event: BatchProgress | None = None,
         timeout: Seconds | _UseDefault | None = _DEFAULT,
         polling: PollSettings | None = None,
+        list_polling: bool = False,
         **fields: Any,
     ) -> contextlib.AbstractAsyncContextManager[BatchResults]:
         """Transcribe many sources concurrently; results arrive as each finishes.
@@ -716,6 +717,11 @@ class AsyncClient:
                 uploaded, submitted, completed or failed; may be async.
             timeout: Deadline of each item's wait (see :meth:`wait`).
             polling: Overrides the client's poll policy for this batch.
+            list_polling: Learn about completions from one shared sweep of
+                the list endpoint every ``polling.initial`` seconds instead of
+                polling each job (a job seen finished is fetched once; one
+                the list does not show is polled on its own after
+                ``polling.max_interval``). Far fewer requests for big batches.
             **fields: Request fields for :meth:`submit`; ``auto_highlights``
                 defaults to ``True``.
 
@@ -736,6 +742,7 @@ class AsyncClient:
             timeout=timeout,
             polling=polling,
             fields=fields,
+            list_polling=list_polling,
         )
 
     async def transcribe_all(
@@ -748,6 +755,7 @@ class AsyncClient:
         on_event: BatchProgress | None = None,
         timeout: Seconds | _UseDefault | None = _DEFAULT,
         polling: PollSettings | None = None,
+        list_polling: bool = False,
         **fields: Any,
     ) -> builtins.list[BatchResult]:
         """Like :meth:`transcribe_many`, but wait for all and return results in input order.
@@ -767,6 +775,7 @@ class AsyncClient:
             on_event=on_event,
             timeout=timeout,
             polling=polling,
+            list_polling=list_polling,
             **fields,
         ) as results:
             async for result in results:
