@@ -316,3 +316,9 @@ def test_generic_single_noun_ranks_below_a_topic() -> None:
     text = "The results show that graph kernels work. The results are clear. Graph kernels help."
     order = [h.text.lower() for h in extract_highlights(transcript(text)).results]
     assert order.index("graph kernels") < order.index("results")
+
+
+def test_ed_verb_after_pronoun_is_not_a_modifier() -> None:
+    found = by_text(transcript("We studied graph kernels."))
+    assert "graph kernels" in found
+    assert "studied graph kernels" not in found

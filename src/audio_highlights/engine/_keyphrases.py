@@ -166,6 +166,15 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int]]:
                 cls = _NOUN if cls == _AMBIG else cls
             else:
                 cls = _NOUN  # a proper name mid-sentence, whatever the table says
+        elif (
+            # "we studied ...", "they used ...": an "-ed" verb form right after
+            # a pronoun or modal is the verb, not a modifier.
+            cls in (_ADJ, _PART)
+            and prev_norm in _lexicon.VERB_CUES
+            and norm.endswith("ed")
+            and table.get(norm, 0) & _lexicon.VERB
+        ):
+            cls = _BREAK
         elif cls == _AMBIG:
             if prev_norm in _lexicon.VERB_CUES:
                 cls = _BREAK
