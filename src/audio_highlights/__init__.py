@@ -35,6 +35,7 @@ from ._models import (
 )
 from ._settings import PollSettings, RetrySettings
 from ._sources import ProgressCallback, Source
+from ._sync import Client
 from ._version import __version__
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "BatchProgress",
     "BatchResult",
     "BatchResults",
+    "Client",
     "DEFAULT_BASE_URL",
     "DEFAULT_SPEECH_MODELS",
     "Highlight",
