@@ -322,3 +322,10 @@ def test_ed_verb_after_pronoun_is_not_a_modifier() -> None:
     found = by_text(transcript("We studied graph kernels."))
     assert "graph kernels" in found
     assert "studied graph kernels" not in found
+
+
+def test_capitalised_word_after_a_lowercase_noun_starts_a_new_phrase() -> None:
+    found = by_text(transcript("Query processing Data broadcast is studied by Peter de Carlo."))
+    assert "Query processing" in found
+    assert "Data broadcast" in found
+    assert "Peter de Carlo" in found  # name particles stay inside the name

@@ -159,9 +159,11 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int]]:
             # as "air quality".
             segment += 1
         elif capital and not sentence_start:
-            if prev_cls != _BREAK and not prev_capital and norm in table:
-                # A capitalised common word right after a lowercase one starts a
-                # new unit (an unpunctuated title: "... response Practical needs").
+            if prev_cls != _BREAK and not prev_capital and prev_norm not in _lexicon.NAME_PARTICLES:
+                # A capitalised word right after a lowercase one starts a new
+                # unit: an unpunctuated title ("... response Practical needs"),
+                # or a name after a common noun ("wildfires Canada"). Name
+                # particles are lowercase inside a name ("Peter de Carlo").
                 segment += 1
                 cls = _NOUN if cls == _AMBIG else cls
             else:

@@ -84,6 +84,12 @@ GENERIC_NOUNS: frozenset[str] = _words(
     """
 )
 
+# Lowercase particles inside personal names ("Peter de Carlo", "Ludwig van
+# Beethoven"): a capitalised word after one continues the name.
+NAME_PARTICLES: frozenset[str] = _words(
+    "de da di del della van von der den la le du dos das bin ibn al el ter st"
+)
+
 # Determiners and possessives: a noun/verb "-s" word before one is a verb.
 DETERMINERS: frozenset[str] = _words(
     "a an the this that these those my your his her its our their every each some any no"
