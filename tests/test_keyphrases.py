@@ -329,3 +329,9 @@ def test_capitalised_word_after_a_lowercase_noun_starts_a_new_phrase() -> None:
     assert "Query processing" in found
     assert "Data broadcast" in found
     assert "Peter de Carlo" in found  # name particles stay inside the name
+
+
+def test_noun_verb_before_to_is_a_verb() -> None:
+    found = by_text(transcript("The lawsuit attempts to hold carriers accountable."))
+    assert "lawsuit" in found
+    assert "lawsuit attempts" not in found

@@ -184,10 +184,11 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int]]:
                 prev_cls == _NOUN
                 and norm.endswith("s")
                 and idx < last
-                and _head_norm(words[idx + 1].text) in _lexicon.DETERMINERS
+                and _head_norm(words[idx + 1].text) in _lexicon.OBJECT_CUES
             ):
-                # "the model offers a ...": a noun/verb "-s" form between a noun
-                # and a determiner is the verb.
+                # "the model offers a ...", "the suit attempts to ...": a noun/verb
+                # "-s" form between a noun and a determiner, object pronoun or
+                # "to" is the verb.
                 cls = _BREAK
             elif (
                 prev_cls == _NOUN

@@ -95,6 +95,10 @@ DETERMINERS: frozenset[str] = _words(
     "a an the this that these those my your his her its our their every each some any no"
 )
 
+# Words that start a verb's object or complement: a noun/verb "-s" form right
+# after a noun and before one of these is the verb ("the suit attempts to").
+OBJECT_CUES: frozenset[str] = DETERMINERS | _words("to it them him her us me you up out")
+
 # A noun/verb word right after one of these is read as a verb ("we hit",
 # "to change", "will alert").
 VERB_CUES: frozenset[str] = _words(
