@@ -335,3 +335,16 @@ def test_noun_verb_before_to_is_a_verb() -> None:
     found = by_text(transcript("The lawsuit attempts to hold carriers accountable."))
     assert "lawsuit" in found
     assert "lawsuit attempts" not in found
+
+
+def test_quantity_noun_before_of_heads_no_phrase() -> None:
+    found = by_text(transcript("We saw a large number of graph kernels and a host of problems."))
+    assert "graph kernels" in found
+    assert "large number" not in found
+    assert "host" not in found
+
+
+def test_citation_et_al_is_not_a_phrase() -> None:
+    found = by_text(transcript("As Duan et al showed, graph kernels help."))
+    assert "Duan" in found
+    assert not any("et al" in text.lower() for text in found)

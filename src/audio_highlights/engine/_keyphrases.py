@@ -154,6 +154,16 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int]]:
         norm, cls, capital, before, after, ends_sentence = info
         if before:
             segment += 1
+        if (
+            # "a large number of ...", "a host of ...": a quantity noun before
+            # "of" only measures what follows, so it is no phrase's head.
+            cls != _BREAK
+            and norm in _lexicon.QUANTITY_NOUNS
+            and not after
+            and idx < last
+            and _head_norm(words[idx + 1].text) == "of"
+        ):
+            cls = _BREAK
         if cls == _BREAK:
             # Stopwords separate occurrences too: "air and quality" never counts
             # as "air quality".

@@ -38,8 +38,8 @@ STOPWORDS: frozenset[str] = _words(
     yet if then else because although though while whereas whether unless once when
     whenever where wherever why how however am is are was were be been being have has
     had having do does did doing done will would shall should can could may might must
-    ought need dare cannot gonna wanna gotta lemme gimme not no yes yeah yep nope okay ok oh ah
-    aha uh um umm uhm er erm hmm hm mm mhm uh-huh huh wow hey hi hello bye please thanks
+    ought need dare cannot et al gonna wanna gotta lemme gimme not no yes yeah yep nope okay ok
+    oh ah aha uh um umm uhm er erm hmm hm mm mhm uh-huh huh wow hey hi hello bye please thanks
     thank very really quite rather too also just only even still already again ever
     never always often sometimes usually here there now today tonight tomorrow yesterday
     well actually basically literally maybe perhaps probably definitely certainly anyway
@@ -84,10 +84,17 @@ GENERIC_NOUNS: frozenset[str] = _words(
     """
 )
 
+# Nouns that measure rather than name ("a large number of cases", "a host of
+# problems"); before "of" they end the phrase instead of heading it.
+QUANTITY_NOUNS: frozenset[str] = _words(
+    "number numbers variety range array amount amounts majority host deal couple pair "
+    "plenty handful bunch"
+)
+
 # Lowercase particles inside personal names ("Peter de Carlo", "Ludwig van
 # Beethoven"): a capitalised word after one continues the name.
 NAME_PARTICLES: frozenset[str] = _words(
-    "de da di del della van von der den la le du dos das bin ibn al el ter st"
+    "de da di del della van von der den la le du dos das bin ibn el ter st"
 )
 
 # Determiners and possessives: a noun/verb "-s" word before one is a verb.
