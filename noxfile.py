@@ -25,6 +25,13 @@ def core(session: nox.Session) -> None:
 
 
 @nox.session
+def chaos(session: nox.Session) -> None:
+    """The long fault, load and crash suite (tests marked ``chaos``; docs/reliability.md)."""
+    session.install("-e", ".[engine,test]")
+    session.run("python", "-m", "pytest", "-q", "-s", "-m", "chaos", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Ruff: lint and formatting."""
     session.install("ruff>=0.6")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -57,6 +58,28 @@ STATUSES = ("queued", "processing", "completed", "error")
 _READ_SIZE = 65536
 
 FaultKind = Literal["respond", "close", "close_mid_body", "stall"]
+
+#: What the random fault mode (``FakeServer(fault_rate=...)``) draws from, uniformly.
+#: ``reset_before``: hang up before reading the request (nothing was processed).
+#: ``reset_after``: process the request (job created, upload stored), then hang up unanswered.
+#: ``truncated``: process it, then send the headers and half the body before hanging up.
+#: ``malformed``: process it, then answer 200 with a body that is not JSON.
+#: ``stall``: sleep ``stall_seconds`` (past the client's read timeout), then hang up.
+#: The numeric kinds answer that status without processing (429 with ``Retry-After``).
+RANDOM_FAULT_KINDS: tuple[str, ...] = (
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "reset_before",
+    "reset_after",
+    "truncated",
+    "malformed",
+    "stall",
+)
+# Kinds that let the request through and spoil only the answer.
+_AFTER_KINDS = frozenset({"reset_after", "truncated", "malformed"})
 
 
 @dataclass
@@ -155,6 +178,12 @@ class FakeServer:
     ``processing_after``, ``complete_after``, ``fail_jobs``, ``keep_uploads``,
     ``not_found_style`` ("404" per the spec, "400" per AssemblyAI's troubleshooting guide),
     ``words`` (the transcript every job yields) and ``highlights`` (candidate phrases and ranks).
+
+    Random fault mode (off unless ``fault_rate > 0``): each request, with probability
+    ``fault_rate``, suffers one of ``fault_kinds`` (see :data:`RANDOM_FAULT_KINDS`), drawn
+    from a ``random.Random(seed)``; ``injected`` counts them by kind. ``retry_after`` is the
+    ``Retry-After`` a random 429 carries, ``stall_seconds`` how long a random stall lasts.
+    ``open_connections`` is how many connections are being served right now.
     """
 
     api_key: str | None = None
@@ -174,26 +203,53 @@ class FakeServer:
     idempotency: dict[str, str] = field(default_factory=dict)  # key -> job id
     errors: list[Exception] = field(default_factory=list)  # bugs in the fake itself
     connections: int = 0  # accepted TCP connections, to observe keep-alive reuse
+    open_connections: int = 0  # connections currently being served (leak checks)
+    fault_rate: float = 0.0
+    seed: int | None = None
+    fault_kinds: tuple[str, ...] = RANDOM_FAULT_KINDS
+    retry_after: str = "0.05"
+    stall_seconds: float = 1.0
+    injected: dict[str, int] = field(default_factory=dict)  # random faults applied, by kind
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def _draw_fault(self) -> str | None:
+        """The random fault for the next request, or None (always None when the rate is 0)."""
+        if self.fault_rate <= 0 or self._rng.random() >= self.fault_rate:
+            return None
+        kind = self._rng.choice(self.fault_kinds)
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+        return kind
+
+    @property
+    def faults_injected(self) -> int:
+        """Total random faults applied so far."""
+        return sum(self.injected.values())
 
     # --- connection plumbing -------------------------------------------------------------
 
     async def _handle_connection(self, stream: anyio.abc.SocketStream) -> None:
         """Serve HTTP/1.1 requests on one connection until either side closes it."""
         self.connections += 1
+        self.open_connections += 1
         conn = h11.Connection(h11.SERVER)
-        async with stream:
-            try:
-                while True:
-                    event = await _next_event(conn, stream)
-                    if not isinstance(event, h11.Request):
-                        return  # ConnectionClosed, or garbage we don't try to answer
-                    await self._handle_request(conn, stream, event)
-                    if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                        return
-                    conn.start_next_cycle()
-            except _DISCONNECTS:
-                # Client went away or spoke nonsense: just hang up, quietly.
-                return
+        try:
+            async with stream:
+                try:
+                    while True:
+                        event = await _next_event(conn, stream)
+                        if not isinstance(event, h11.Request):
+                            return  # ConnectionClosed, or garbage we don't try to answer
+                        await self._handle_request(conn, stream, event)
+                        if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                            return
+                        conn.start_next_cycle()
+                except _DISCONNECTS:
+                    # Client went away or spoke nonsense: just hang up, quietly.
+                    return
+        finally:
+            self.open_connections -= 1
 
     async def _handle_request(
         self, conn: h11.Connection, stream: anyio.abc.SocketStream, req: h11.Request
@@ -222,6 +278,26 @@ class FakeServer:
                 await _respond(conn, stream, fault.status, raw, fault.headers)
                 return
 
+        spoil = self._draw_fault()
+        if spoil == "reset_before":
+            raise _Drop
+        if spoil == "stall":
+            await anyio.sleep(self.stall_seconds)
+            raise _Drop
+        if spoil is not None and spoil not in _AFTER_KINDS:
+            await _read_body(conn, stream)
+            status = int(spoil)
+            headers_out = {"retry-after": self.retry_after} if status == 429 else {}
+            if status == 502:
+                # What a proxy in front of the API says: HTML, not JSON.
+                headers_out["content-type"] = "text/html"
+                await _respond(conn, stream, status, b"<html><h1>502 Bad Gateway</h1></html>",
+                               headers_out)
+            else:
+                await _respond(conn, stream, status,
+                               json.dumps({"error": f"injected {status}"}).encode(), headers_out)
+            return
+
         if self.api_key is not None and headers.get("authorization") != self.api_key:
             await _read_body(conn, stream)
             await _respond_json(
@@ -242,7 +318,25 @@ class FakeServer:
             if conn.their_state is not h11.DONE:
                 raise _Drop from exc
             status, payload = 500, {"error": f"fake server bug: {exc!r}"}
-        await _respond_json(conn, stream, status, payload)
+        if spoil is None:
+            await _respond_json(conn, stream, status, payload)
+            return
+        # The request was processed; only the answer goes wrong.
+        if spoil == "reset_after":
+            raise _Drop
+        raw = json.dumps(payload).encode()
+        if spoil == "malformed":
+            await _respond(conn, stream, 200, raw[: len(raw) // 2] + b"<!-- garbled -->")
+            return
+        out = conn.send(
+            h11.Response(
+                status_code=status,
+                headers=[("content-type", "application/json"), ("content-length", str(len(raw)))],
+            )
+        )
+        out += conn.send(h11.Data(data=raw[: len(raw) // 2]))
+        await stream.send(out)
+        raise _Drop
 
     # --- endpoints ---------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Fan-out: many transcriptions on one event loop, with bounded concurrency.
 
 A feeder task pulls sources lazily from the caller's (async) iterable into an
-unbuffered stream; a fixed pool of workers takes them one at a time, so at
+unbuffered stream; a pool of workers, started on demand (one per item while
+none is idle) up to ``concurrency``, takes them one at a time, so at
 most ``concurrency + 1`` sources have been pulled beyond those finished,
 whatever the iterable's length. Results go back through a small buffered
 stream, which also gives backpressure when the caller reads slowly. All tasks
@@ -223,6 +224,8 @@ class _Batch:
         self.fields = fields
         self.failure: Exception | None = None
         self.group: anyio.abc.TaskGroup | None = None
+        self.workers = 0  # started so far
+        self.idle = 0  # started and not busy with an item
 
     def stop(self, error: Exception) -> None:
         """Record the batch's failure (the first one wins) and cancel all its tasks."""
@@ -245,17 +248,44 @@ class _Batch:
             await anyio.lowlevel.checkpoint()  # delivers the cancellation
             raise
 
-    async def feed(
-        self, sources: BatchSources, send: MemoryObjectSendStream[tuple[int, Source]]
+    def spawn(
+        self,
+        items: MemoryObjectReceiveStream[tuple[int, Source]],
+        results: MemoryObjectSendStream[BatchResult],
+        concurrency: int,
     ) -> None:
-        async with send:
+        """Start a worker if none is idle and the limit allows.
+
+        Workers start on demand rather than all up front: a hundred small
+        batches at once would otherwise start ``100 * concurrency`` tasks and
+        stall the event loop doing so.
+        """
+        if self.idle == 0 and self.workers < concurrency:
+            assert self.group is not None
+            self.workers += 1
+            self.idle += 1
+            self.group.start_soon(self.work, items, results.clone())
+
+    async def feed(
+        self,
+        sources: BatchSources,
+        send: MemoryObjectSendStream[tuple[int, Source]],
+        items: MemoryObjectReceiveStream[tuple[int, Source]],
+        results: MemoryObjectSendStream[BatchResult],
+        concurrency: int,
+    ) -> None:
+        # Holding ``results`` open until every source is handed out keeps the
+        # result stream alive for workers not yet started.
+        async with send, results:
             if isinstance(sources, AsyncIterable):
                 index = 0
                 async for source in sources:
+                    self.spawn(items, results, concurrency)
                     await send.send((index, source))
                     index += 1
             else:
                 for index, source in enumerate(sources):
+                    self.spawn(items, results, concurrency)
                     # Unbuffered: this blocks until a worker is free, so the
                     # iterable is consumed only as fast as work gets done.
                     await send.send((index, source))
@@ -267,11 +297,13 @@ class _Batch:
     ) -> None:
         async with results:
             async for index, source in items:
+                self.idle -= 1
                 result = await self.run_one(index, source)
                 if result.error is not None and self.fail_fast:
                     self.stop(result.error)
                     return
                 await results.send(result)
+                self.idle += 1
 
     async def failed(self, index: int, source: Source, error: Exception) -> BatchResult:
         await self.emit(
@@ -386,10 +418,7 @@ async def run_batch(
         batch.group = group
         if batch.poller is not None:
             group.start_soon(batch.poller.run)
-        group.start_soon(batch.feed, sources, item_send)
-        with result_send:
-            for _ in range(concurrency):
-                group.start_soon(batch.work, item_receive, result_send.clone())
+        group.start_soon(batch.feed, sources, item_send, item_receive, result_send, concurrency)
         try:
             yield BatchResults(result_receive)
         # Taken out of the task group and re-raised below, so the caller sees

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import anyio
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from ._errors import APIConnectionError, APIStatusError
+from ._errors import APIConnectionError, APIResponseError, APIStatusError
 from ._http import NotSentError
 from ._settings import PollSettings, RetrySettings
 
@@ -56,7 +56,9 @@ def is_transient(exc: BaseException) -> bool:
     """Whether a failed request is worth retrying at all (ignoring idempotency)."""
     if isinstance(exc, APIStatusError):
         return exc.status_code in RETRY_STATUSES
-    return isinstance(exc, APIConnectionError)
+    # A garbled or cut-short body (a proxy or a dropped connection mangled the
+    # answer) says nothing about the request itself, so it is worth another try.
+    return isinstance(exc, (APIConnectionError, APIResponseError))
 
 
 def _may_resend(exc: BaseException, *, creates_job: bool, settings: RetrySettings) -> bool:

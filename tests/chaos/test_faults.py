@@ -1,0 +1,229 @@
+"""The SDK under injected faults: nothing lost, nothing duplicated, nothing leaked.
+
+The fake API (tests/fakeserver.py) runs in random fault mode: a share of all requests
+gets a 429 with ``Retry-After``, a 500/502/503/504, a connection reset before or after the
+request was processed, a stall past the client's read timeout, or a truncated/garbled body.
+The fast run does 100 jobs per backend; ``nox -s chaos`` does 1,000. Figures are printed
+(run with ``-s``) and recorded in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import time
+from collections import Counter
+from typing import Any
+
+import anyio
+import pytest
+import sniffio
+
+import audio_highlights as ah
+from fakeserver import FakeServer, serve_fake
+
+pytestmark = pytest.mark.anyio
+
+KEY = "sk-chaos-0123456789abcdef"
+FAULT_RATE = 0.2
+STALL = 0.6  # the fake's stall; the client's read timeout is below it
+# Enough retries that a request failing 9 times running at 20 % (p = 5e-7) is not a worry.
+RETRY = ah.RetrySettings(
+    initial=0.01, max_backoff=0.05, max_retry_after=0.1, max_retries=8, idempotent_submit=True
+)
+POLL = ah.PollSettings(initial=0.05, multiplier=1.5, max_interval=0.2, timeout=120)
+
+
+def open_fds() -> int:
+    """Open file descriptors of this process (Linux)."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def live_tasks() -> int:
+    """Tasks alive in the current event loop, on either backend."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        def count(task: Any) -> int:
+            return 1 + sum(count(t) for n in task.child_nurseries for t in n.child_tasks)
+
+        return count(trio.lowlevel.current_root_task())
+    import asyncio
+
+    return len(asyncio.all_tasks())
+
+
+async def settle(predicate: Any, timeout: float) -> bool:
+    """Wait up to ``timeout`` for ``predicate()``, collecting garbage between looks."""
+    with anyio.move_on_after(timeout):
+        while not predicate():
+            gc.collect()
+            await anyio.sleep(0.05)
+        return True
+    return False
+
+
+async def run_batch_under_faults(
+    n: int, *, retry: ah.RetrySettings, seed: int
+) -> tuple[FakeServer, list[ah.BatchResult], float, dict[str, int]]:
+    """Transcribe ``n`` uploads through ``transcribe_many`` under 20 % faults; check leaks."""
+    gc.collect()
+    fds_before, tasks_before = open_fds(), live_tasks()
+    rnd = random.Random(seed)
+    sources = [rnd.randbytes(2048) + i.to_bytes(4, "big") for i in range(n)]
+    started = time.monotonic()
+    async with serve_fake(
+        api_key=KEY, complete_after=0.05, fault_rate=FAULT_RATE, seed=seed, stall_seconds=STALL
+    ) as server:
+        client = ah.AsyncClient(
+            api_key=KEY, base_url=server.base_url, timeout=0.3, retry=retry, polling=POLL
+        )
+        async with client:
+            results = await client.transcribe_all(sources, concurrency=64)
+        wall = time.monotonic() - started
+        # Every pooled connection is closed by aclose(); the fake notices each hang-up
+        # (a stalled handler only after its stall).
+        assert await settle(lambda: server.open_connections == 0, STALL + 5), (
+            server.open_connections
+        )
+    leaks = {"fds": 0, "tasks": 0}
+    await settle(lambda: open_fds() <= fds_before and live_tasks() <= tasks_before, 5)
+    leaks = {"fds": open_fds() - fds_before, "tasks": live_tasks() - tasks_before}
+    assert not server.errors, server.errors
+    return server, results, wall, leaks
+
+
+def report(label: str, n: int, server: FakeServer, results: list[ah.BatchResult],
+           wall: float, leaks: dict[str, int]) -> None:
+    failed = Counter(type(r.error).__name__ for r in results if r.error is not None)
+    print(
+        f"\n[{label} {sniffio.current_async_library()}] jobs={n} requests={len(server.requests)} "
+        f"faults={server.faults_injected} {dict(sorted(server.injected.items()))} "
+        f"created={server.created_jobs} failed={dict(failed)} leaks={leaks} wall={wall:.2f}s"
+    )
+
+
+async def check_idempotent(n: int, seed: int) -> None:
+    server, results, wall, leaks = await run_batch_under_faults(n, retry=RETRY, seed=seed)
+    report("idempotent_submit", n, server, results, wall, leaks)
+    assert [r.error for r in results if r.error is not None] == []
+    assert all(r.transcript is not None and r.transcript.status is ah.TranscriptStatus.COMPLETED
+               for r in results)
+    # Exactly one job per input: no retried submit created a second one.
+    assert server.created_jobs == n
+    audio_urls = [job.request["audio_url"] for job in server.jobs.values()]
+    assert len(set(audio_urls)) == n
+    assert len({r.transcript.id for r in results if r.transcript}) == n
+    assert server.faults_injected >= n * FAULT_RATE  # the faults really happened
+    assert leaks == {"fds": 0, "tasks": 0}
+
+
+async def check_default(n: int, seed: int) -> None:
+    """Default settings: a submit that may have reached the server is not resent."""
+    retry = ah.RetrySettings(initial=0.01, max_backoff=0.05, max_retry_after=0.1, max_retries=8)
+    server, results, wall, leaks = await run_batch_under_faults(n, retry=retry, seed=seed)
+    report("default", n, server, results, wall, leaks)
+    failed = [r for r in results if r.error is not None]
+    # No duplicates: at most one job per input, and every completed item has its own job.
+    audio_urls = Counter(job.request["audio_url"] for job in server.jobs.values())
+    assert all(count == 1 for count in audio_urls.values())
+    assert server.created_jobs <= n
+    assert len({r.transcript.id for r in results if r.transcript}) == n - len(failed)
+    # What fails, fails typed: the connection dropped or timed out after the submit was sent.
+    for r in failed:
+        assert isinstance(r.error, ah.AudioHighlightsError), r.error
+        assert isinstance(r.error, (ah.APIConnectionError, ah.APIResponseError, ah.ServerError))
+    assert leaks == {"fds": 0, "tasks": 0}
+
+
+async def test_100_jobs_under_faults_idempotent_submit() -> None:
+    await check_idempotent(100, seed=7)
+
+
+async def test_100_jobs_under_faults_default_settings() -> None:
+    await check_default(100, seed=11)
+
+
+@pytest.mark.chaos
+async def test_1000_jobs_under_faults_idempotent_submit() -> None:
+    await check_idempotent(1000, seed=1000)
+
+
+@pytest.mark.chaos
+async def test_1000_jobs_under_faults_default_settings() -> None:
+    await check_default(1000, seed=1001)
+
+
+# ---------------------------------------------------------------- cancellation
+
+
+async def cancellation_storm(calls: int, seed: int) -> None:
+    rnd = random.Random(seed)
+    async with serve_fake(
+        api_key=KEY, complete_after=0.05, fault_rate=0.1, seed=seed, stall_seconds=STALL
+    ) as server:
+        client = ah.AsyncClient(
+            api_key=KEY, base_url=server.base_url, timeout=0.3, retry=RETRY, polling=POLL,
+            max_concurrency=16, max_concurrent_uploads=4,
+        )
+        async with client:
+            seed_job = await client.submit("https://example.com/seed.mp3")
+            cancelled = 0
+
+            async def one(i: int) -> None:
+                nonlocal cancelled
+                with anyio.move_on_after(rnd.uniform(0, 0.3)) as scope:
+                    kind = i % 4
+                    if kind == 0:
+                        await client.upload(rnd.randbytes(4096))
+                    elif kind == 1:
+                        await client.transcribe(f"https://example.com/{i}.mp3")
+                    elif kind == 2:
+                        await client.get(seed_job.id)
+                    else:
+                        await client.transcribe_all([f"https://example.com/b{i}-{j}.mp3"
+                                                     for j in range(3)])
+                cancelled += scope.cancelled_caught
+
+            async with anyio.create_task_group() as tg:
+                for i in range(calls):
+                    tg.start_soon(one, i)
+            print(f"\n[cancellation {sniffio.current_async_library()}] calls={calls} "
+                  f"cancelled={cancelled} requests={len(server.requests)} "
+                  f"faults={server.faults_injected}")
+            assert cancelled > 0
+            # Afterwards, with the faults off, normal calls just work.
+            server.fault_rate = 0.0
+            with anyio.fail_after(20):
+                for i in range(10):
+                    assert (await client.get(seed_job.id)).id == seed_job.id
+                    await client.upload(b"abc")
+                    t = await client.transcribe(f"https://example.com/after-{i}.mp3")
+                    assert t.status is ah.TranscriptStatus.COMPLETED
+        assert await settle(lambda: server.open_connections == 0, STALL + 5)
+
+
+async def test_cancellation_storm_then_normal_calls() -> None:
+    await cancellation_storm(300, seed=3)
+
+
+@pytest.mark.chaos
+async def test_cancellation_storm_large() -> None:
+    await cancellation_storm(2000, seed=4)
+
+
+async def test_deadline_expiry_leaves_job_resumable_by_id() -> None:
+    async with serve_fake(api_key=KEY, complete_after=1.0, fault_rate=0.2, seed=5,
+                          stall_seconds=STALL) as server:
+        client = ah.AsyncClient(api_key=KEY, base_url=server.base_url, timeout=0.3,
+                                retry=RETRY, polling=POLL)
+        async with client:
+            with pytest.raises(ah.JobTimeoutError) as info:
+                await client.transcribe("https://example.com/slow.mp3", timeout=0.2)
+            tid = info.value.transcript_id
+            assert tid in server.jobs
+            with anyio.fail_after(30):
+                done = await client.wait(tid, timeout=20)
+            assert done.id == tid and done.status is ah.TranscriptStatus.COMPLETED
+            assert server.created_jobs == 1
