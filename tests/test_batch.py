@@ -50,6 +50,17 @@ def count_concurrency(server: FakeServer, delay: float = 0.05) -> dict[str, int]
     return seen
 
 
+def assert_pool_clean(client: ah.AsyncClient) -> None:
+    """No request waits in the connection pool and no connection is stuck mid-request.
+
+    Reads httpcore2's pool internals: a cancelled request must not leave a
+    connection marked active, or the pool would slowly fill with dead ones.
+    """
+    pool = client._http._client._transport._pool  # type: ignore[attr-defined]
+    assert not pool._requests
+    assert all(c.is_idle() or c.is_closed() for c in pool.connections)
+
+
 async def test_results_in_completion_order_and_all_in_input_order() -> None:
     async with serve_fake(api_key=KEY, complete_after=0.05) as server, client_for(server) as client:
         # Upload delays make later items finish first: item 0 uploads slowest.
@@ -186,6 +197,7 @@ async def test_leaving_early_cancels_the_rest_and_client_stays_usable() -> None:
                 assert r.ok
                 break
         # nothing keeps polling after the block: no task outlived it
+        assert_pool_clean(client)
         count = len(server.requests)
         await anyio.sleep(0.4)
         assert len(server.requests) == count
@@ -208,6 +220,7 @@ async def test_exception_in_body_propagates_unwrapped() -> None:
 
         with pytest.raises(KeyError, match="boom"):
             await consume()
+        assert_pool_clean(client)
         count = len(server.requests)
         await anyio.sleep(0.3)
         assert len(server.requests) == count
@@ -219,6 +232,7 @@ async def test_cancelled_from_outside_leaves_nothing_running() -> None:
         with anyio.move_on_after(0.5) as scope:
             await client.transcribe_all([f"https://example.com/{i}" for i in range(10)])
         assert scope.cancelled_caught
+        assert_pool_clean(client)
         count = len(server.requests)
         await anyio.sleep(0.3)
         assert len(server.requests) == count
