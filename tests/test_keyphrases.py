@@ -348,3 +348,10 @@ def test_citation_et_al_is_not_a_phrase() -> None:
     found = by_text(transcript("As Duan et al showed, graph kernels help."))
     assert "Duan" in found
     assert not any("et al" in text.lower() for text in found)
+
+
+def test_single_name_outranks_single_common_word() -> None:
+    # Same counts and neighbours; "smoke" even comes first.
+    text = "We discussed smoke and Sprint. Then we discussed smoke and Sprint again."
+    order = [h.text.lower() for h in extract_highlights(transcript(text)).results]
+    assert order.index("sprint") < order.index("smoke")
