@@ -1,0 +1,12 @@
+"""FastAPI integration: webhook completion for :class:`~audio_highlights.AsyncClient` waits.
+
+Needs the ``fastapi`` extra (``pip install "audio-highlights[fastapi]"``).
+A :class:`CompletionHub` is shared by the app; :func:`webhook_router` mounts
+the route the API calls when a job finishes, and :meth:`CompletionHub.wait`
+returns as soon as that call arrives, with slow polling as the fallback.
+"""
+
+from ._hub import DEFAULT_FALLBACK_POLLING, CompletionHub
+from ._router import WEBHOOK_ROUTE_NAME, webhook_router
+
+__all__ = ["DEFAULT_FALLBACK_POLLING", "WEBHOOK_ROUTE_NAME", "CompletionHub", "webhook_router"]
