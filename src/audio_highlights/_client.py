@@ -622,15 +622,13 @@ class AsyncClient:
             waiter.retry_after = parse_retry_after(reply.headers)
             return last
 
-        def poll_again(exc: BaseException) -> bool:
-            return is_transient(exc) or isinstance(exc, APIResponseError)
-
         retrying = AsyncRetrying(
             sleep=anyio.sleep,
             wait=waiter,
             stop=lambda _: deadline is not None and anyio.current_time() >= deadline,
             retry=(
-                retry_if_result(lambda t: not t.status.is_terminal) | retry_if_exception(poll_again)
+                retry_if_result(lambda t: not t.status.is_terminal)
+                | retry_if_exception(is_transient)
             ),
             retry_error_callback=lambda state: state,
             reraise=True,
