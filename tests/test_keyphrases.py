@@ -355,3 +355,10 @@ def test_single_name_outranks_single_common_word() -> None:
     text = "We discussed smoke and Sprint. Then we discussed smoke and Sprint again."
     order = [h.text.lower() for h in extract_highlights(transcript(text)).results]
     assert order.index("sprint") < order.index("smoke")
+
+
+def test_lone_lowercase_letter_ends_a_phrase() -> None:
+    found = by_text(transcript("Take a positive integer r and then Plan B."))
+    assert "positive integer" in found
+    assert "positive integer r" not in found
+    assert "Plan B" in found

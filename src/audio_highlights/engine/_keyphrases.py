@@ -84,6 +84,11 @@ def _classify(raw: str) -> _TokenInfo:
     capital = core[:1].isupper()
     if not norm or not any(ch.isalpha() for ch in norm) or norm in _lexicon.STOPWORDS:
         return norm, _BREAK, capital, before, after, ends_sentence
+    if len(norm) == 1 and not capital:
+        # A lone lowercase letter is a symbol or a spelled-out letter ("integer
+        # r", "the letter b"), not part of a name; capitals ("Plan B", "X")
+        # stay.
+        return norm, _BREAK, capital, before, after, ends_sentence
     if "'" in norm:
         if (
             norm.endswith("'s")
