@@ -137,7 +137,11 @@ def _check_params(body: Any) -> dict[str, Any]:
     ):
         raise _BadRequest("speech_models must be a list of strings")
     webhook = body.get("webhook_url")
-    if webhook is not None and urlsplit(webhook).scheme not in ("http", "https"):
+    try:
+        webhook_scheme = None if webhook is None else urlsplit(webhook).scheme
+    except ValueError as exc:  # urlsplit refuses some malformed URLs ("http://[::1")
+        raise _BadRequest(f"webhook_url is not a valid URL ({exc})") from exc
+    if webhook is not None and webhook_scheme not in ("http", "https"):
         raise _BadRequest("webhook_url must be an http or https URL")
     keep = (*_FLAGS, *_STRINGS, "audio_url", "language_code", "speech_models")
     return {name: body[name] for name in keep if body.get(name) is not None}
@@ -159,6 +163,9 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise _BadRequest(f"the request body is not valid JSON ({exc})") from exc
+        except RecursionError as exc:
+            # Thousands of nested brackets fit well under the size cap.
+            raise _BadRequest("the request body is not valid JSON (nested too deeply)") from exc
 
     async def upload(request: Request) -> Response:
         limit = settings.max_upload_bytes
@@ -212,6 +219,8 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
             return _error(exc.status, str(exc))
         except UrlRefused as exc:
             return _error(400, str(exc))
+        except ValueError as exc:  # urlsplit refuses some malformed URLs ("http://[::1")
+            return _error(400, f"audio_url is not a valid URL ({exc})")
         key = request.headers.get("idempotency-key")
         if key is not None and not 0 < len(key) <= 255:
             return _error(400, "Idempotency-Key must be 1-255 characters")
