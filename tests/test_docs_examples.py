@@ -28,7 +28,20 @@ SAMPLE = ROOT / "examples" / "audio" / "wildfires.mp3"
 DOC_FILES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 SERVE_URL = "http://127.0.0.1:8000"
 # Extras a block may need; without them the block is skipped, not failed.
-OPTIONAL = {"fastapi", "trio", "assemblyai", "starlette", "uvicorn", "faster_whisper", "av"}
+OPTIONAL = {
+    "assemblyai",
+    "av",
+    "ctranslate2",
+    "fastapi",
+    "faster_whisper",
+    "multipart",
+    "numpy",
+    "pocketsphinx",
+    "pydantic",
+    "starlette",
+    "trio",
+    "uvicorn",
+}
 
 _FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 _SKIP = re.compile(r"<!--\s*skip-test:\s*(.+?)\s*-->\s*$")

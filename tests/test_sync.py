@@ -122,3 +122,26 @@ async def test_refused_inside_an_event_loop_but_fine_in_a_worker_thread(
             return c.base_url
 
     assert await anyio.to_thread.run_sync(in_thread) == "http://127.0.0.1:9"
+
+
+def test_abandoned_iterators_and_early_exit(fake: FakeServer, audio: Path) -> None:
+    with ah.Client(api_key=KEY, base_url=fake.base_url, polling=FAST) as c:
+        c.submit(c.upload(audio))
+        pages = c.list(limit=1)
+        assert next(pages).id
+        with c.transcribe_many([audio] * 6, concurrency=2) as results:
+            first = next(results)
+        assert first.index in range(6)
+        assert c.get(first.transcript.id if first.transcript else "x").id  # still usable
+    del pages  # collected after its client closed: nothing to do, nothing raised
+
+
+def test_embedded(tmp_path: Path) -> None:
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("starlette")
+    sample = Path(__file__).parent.parent / "examples" / "audio" / "wildfires.mp3"
+    with ah.Client.embedded(data_dir=tmp_path, workers=1) as client:
+        assert client.base_url.startswith("http://embedded")
+        t = client.transcribe(sample)
+        assert any("air quality" in h.text.lower() for h in t.highlights)
+        assert [x.id for x in client.list()] == [t.id]

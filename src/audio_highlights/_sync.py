@@ -59,8 +59,11 @@ def _iterate(portal: BlockingPortal, iterator: AsyncIterator[_T]) -> Iterator[_T
             yield item  # type: ignore[misc]
     finally:
         close: Callable[[], Awaitable[None]] | None = getattr(iterator, "aclose", None)
+        # An iterator abandoned mid-way may be collected after its client
+        # closed: there is no loop left to close it on, and nothing to free.
         if close is not None:
-            portal.call(close)
+            with contextlib.suppress(RuntimeError):
+                portal.call(close)
 
 
 class Client:
