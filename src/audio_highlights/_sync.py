@@ -6,13 +6,14 @@ Every method forwards to the async client through an anyio blocking portal
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-import sniffio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._batch import BatchProgress, BatchResult, BatchSources
@@ -28,17 +29,34 @@ _T = TypeVar("_T")
 _DONE = object()
 
 
-def _refuse_inside_event_loop() -> None:
-    # sniffio knows both asyncio and Trio and imports neither; a blocking call
-    # on a running loop would freeze every other task on it.
+def _running_async_library() -> str | None:
+    # Both checks only ask: neither starts nor touches a loop, and Trio is
+    # looked at only if it was imported (no Trio loop can run otherwise).
     try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        return
-    raise UsageError(
-        f"audio_highlights.Client blocks, and this code runs inside a {library} event loop: "
-        "use audio_highlights.AsyncClient (await its methods) instead"
-    )
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return "asyncio"
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass
+        else:
+            return "trio"
+    return None
+
+
+def _refuse_inside_event_loop() -> None:
+    # A blocking call on a running loop would freeze every other task on it.
+    library = _running_async_library()
+    if library is not None:
+        raise UsageError(
+            f"audio_highlights.Client blocks, and this code runs inside a {library} event "
+            "loop: use audio_highlights.AsyncClient (await its methods) instead"
+        )
 
 
 async def _next_item(iterator: AsyncIterator[_T]) -> _T | object:
