@@ -1,0 +1,162 @@
+"""The API key never shows: not in a repr, a log line (even at DEBUG, with httpx2's and
+httpcore2's loggers on), an exception message, or the command line's output."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import audio_highlights as ah
+from audio_highlights._http import KeyAuth
+from fakeserver import FakeServer, serve_fake
+
+KEY = "sk-secret-4f9a2c7e1b3d5a8c"
+QUICK = ah.RetrySettings(initial=0.01, max_backoff=0.02, max_retry_after=0.05, max_retries=3,
+                         idempotent_submit=True)
+POLL = ah.PollSettings(initial=0.02, max_interval=0.05, timeout=5)
+LOGGERS = ("audio_highlights", "httpx2", "httpcore2", "h11", "hpack")
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Everything at DEBUG from the SDK and the HTTP stack beneath it."""
+    caplog.set_level(logging.DEBUG)
+    for name in LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+    return caplog
+
+
+def texts_of(exc: BaseException) -> str:
+    """Everything an exception could show: str, repr, attributes, and its causes'."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts += [str(current), repr(current), repr(vars(current))]
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+def test_reprs_hide_the_key() -> None:
+    client = ah.AsyncClient(api_key=KEY, base_url="http://127.0.0.1:9")
+    assert KEY not in repr(client) and KEY not in str(client)
+    assert KEY not in repr(KeyAuth(KEY))
+    assert KEY not in repr(vars(client))  # the key lives only inside KeyAuth, name-mangled
+    from audio_highlights.engine import EngineSettings
+
+    assert KEY not in repr(EngineSettings(api_key=KEY))
+
+
+@pytest.mark.anyio
+async def test_key_absent_from_logs_and_errors_under_faults(
+    debug_logs: pytest.LogCaptureFixture,
+) -> None:
+    errors: list[BaseException] = []
+    async with serve_fake(api_key=KEY, complete_after=0.05, fault_rate=0.3, seed=9,
+                          stall_seconds=0.5) as server:
+        client = ah.AsyncClient(api_key=KEY, base_url=server.base_url, retry=QUICK,
+                                polling=POLL, timeout=0.2)
+        async with client:
+            with anyio.fail_after(30):
+                results = await client.transcribe_all([b"abc" * 100] * 20)
+            errors += [r.error for r in results if r.error is not None]
+            for call in (client.get("no-such-id"), client.wait("no-such-id"),
+                         client.transcribe("https://example.com/fail.mp3")):
+                try:
+                    await call
+                except ah.AudioHighlightsError as exc:
+                    errors.append(exc)
+        # The wrong key is refused without echoing either key.
+        async with ah.AsyncClient(api_key=KEY + "-wrong", base_url=server.base_url,
+                                  retry=QUICK) as wrong:
+            with pytest.raises(ah.AuthenticationError) as info:
+                await wrong.get("x")
+            errors.append(info.value)
+        assert any(r.headers.get("authorization") == KEY for r in server.requests)
+    # Nothing to connect to: a connection error.
+    async with ah.AsyncClient(api_key=KEY, base_url="http://127.0.0.1:9", retry=QUICK) as gone:
+        with pytest.raises(ah.APIConnectionError) as conn_info:
+            await gone.get("x")
+        errors.append(conn_info.value)
+    assert len(errors) >= 5
+    for exc in errors:
+        assert KEY not in texts_of(exc), texts_of(exc)
+    assert debug_logs.records, "DEBUG logging was not captured"
+    assert {r.name.split(".")[0] for r in debug_logs.records} >= {"audio_highlights", "httpcore2"}
+    assert KEY not in debug_logs.text
+    for record in debug_logs.records:
+        assert KEY not in record.getMessage() and KEY not in repr(record.args)
+
+
+class _ServerThread:
+    """The fake API on its own thread and event loop, for a CLI that runs its own loop."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.server: FakeServer | None = None
+        self._ready = threading.Event()
+        self._stop: anyio.Event | None = None
+        self._token: Any = None
+        self._thread = threading.Thread(target=anyio.run, args=(self._main,), daemon=True)
+
+    async def _main(self) -> None:
+        async with serve_fake(**self.options) as server:
+            self.server = server
+            self._stop = anyio.Event()
+            self._token = anyio.lowlevel.current_token()
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> FakeServer:
+        self._thread.start()
+        assert self._ready.wait(10)
+        assert self.server is not None
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._stop is not None
+        anyio.from_thread.run_sync(self._stop.set, token=self._token)
+        self._thread.join(10)
+
+
+@pytest.mark.parametrize("server_key", [KEY, "another-key"])
+def test_cli_output_never_shows_the_key(
+    server_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    debug_logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("click")
+    pytest.importorskip("rich")
+    from audio_highlights.cli import main
+
+    audio = tmp_path / "a.mp3"
+    audio.write_bytes(b"\x00" * 2048)
+    monkeypatch.delenv("ASSEMBLYAI_API_KEY", raising=False)
+    with _ServerThread(api_key=server_key, complete_after=0.05) as server:
+        outputs = []
+        for extra in ([], ["--json"], ["--jsonl"], ["--csv"]):
+            code = main([str(audio), str(tmp_path / "missing.mp3"), "--api-key", KEY,
+                         "--base-url", server.base_url, "--no-progress", "--timeout", "5",
+                         *extra])
+            out, err = capsys.readouterr()
+            outputs.append(out + err)
+            assert code == 1  # the missing file fails in any case
+        if server_key == KEY:
+            # The key from the environment, and a server that is not there (the CLI
+            # retries with its default backoff: a few seconds, so only once).
+            monkeypatch.setenv("ASSEMBLYAI_API_KEY", KEY)
+            code = main([str(audio), "--base-url", "http://127.0.0.1:9", "--no-progress"])
+            out, err = capsys.readouterr()
+            outputs.append(out + err)
+            assert code != 0
+    text = "\n".join(outputs)
+    assert "missing.mp3" in text
+    if server_key != KEY:
+        assert "API token" in text or "401" in text or "uthentication" in text, text
+    assert KEY not in text
+    assert KEY not in debug_logs.text
