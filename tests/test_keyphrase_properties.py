@@ -19,11 +19,66 @@ from hypothesis import strategies as st
 from audio_highlights import Word
 from audio_highlights.engine._keyphrases import extract_highlights
 
-VOCAB = ["the", "a", "of", "to", "and", "in", "is", "was", "for", "on", "with", "air", "quality", "alerts", "wildfires", "smoke", "Canada", "river", "cleanup", "volunteers", "city", "council", "heat", "wave", "health", "officials", "people", "children", "water", "plastic", "bottles", "weekend", "record", "temperatures", "New", "York", "summer", "forecast", "um", "uh", "like", "really", "very", "good", "new", "old", "big", "data", "model", "engine", "transcript", "highlights", "phrase"]
+VOCAB = [
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "is",
+    "was",
+    "for",
+    "on",
+    "with",
+    "air",
+    "quality",
+    "alerts",
+    "wildfires",
+    "smoke",
+    "Canada",
+    "river",
+    "cleanup",
+    "volunteers",
+    "city",
+    "council",
+    "heat",
+    "wave",
+    "health",
+    "officials",
+    "people",
+    "children",
+    "water",
+    "plastic",
+    "bottles",
+    "weekend",
+    "record",
+    "temperatures",
+    "New",
+    "York",
+    "summer",
+    "forecast",
+    "um",
+    "uh",
+    "like",
+    "really",
+    "very",
+    "good",
+    "new",
+    "old",
+    "big",
+    "data",
+    "model",
+    "engine",
+    "transcript",
+    "highlights",
+    "phrase",
+]
 PUNCT = ("", "", "", "", ",", ".", "?", "!")
 
-_word = st.tuples(st.sampled_from(VOCAB), st.sampled_from(PUNCT),
-                  st.integers(10, 900), st.integers(0, 400))
+_word = st.tuples(
+    st.sampled_from(VOCAB), st.sampled_from(PUNCT), st.integers(10, 900), st.integers(0, 400)
+)
 
 
 def build(items: list[tuple[str, str, int, int]], offset: int = 0) -> list[Word]:
@@ -37,8 +92,7 @@ def build(items: list[tuple[str, str, int, int]], offset: int = 0) -> list[Word]
     return words
 
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
