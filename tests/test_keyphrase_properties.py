@@ -92,7 +92,7 @@ def build(items: list[tuple[str, str, int, int]], offset: int = 0) -> list[Word]
     return words
 
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
