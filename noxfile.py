@@ -13,7 +13,7 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite; every async test runs on both asyncio and Trio."""
-    session.install("-e", ".[engine,test]")
+    session.install("-e", ".[engine,cli,fastapi,test]")
     session.run("python", "-m", "pytest", "-q", *session.posargs)
 
 
@@ -27,7 +27,7 @@ def core(session: nox.Session) -> None:
 @nox.session
 def chaos(session: nox.Session) -> None:
     """The long fault, load and crash suite (tests marked ``chaos``; docs/reliability.md)."""
-    session.install("-e", ".[engine,test]")
+    session.install("-e", ".[engine,cli,fastapi,test]")
     session.run("python", "-m", "pytest", "-q", "-s", "-m", "chaos", *session.posargs)
 
 
@@ -42,7 +42,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
-    session.install("-e", ".[engine,typecheck]")
+    session.install("-e", ".[engine,cli,fastapi,typecheck]")
     session.run("mypy")
 
 
