@@ -362,3 +362,18 @@ def test_lone_lowercase_letter_ends_a_phrase() -> None:
     assert "positive integer" in found
     assert "positive integer r" not in found
     assert "Plan B" in found
+
+
+def test_short_transcript_ranks_are_flat_like_the_service() -> None:
+    # Fewer candidates than results: every phrase is returned, and the ranks
+    # still look like the service's (no phrase rounds to 0, best < 2x last).
+    text = (
+        "Smoke from hundreds of Canadian wildfires is triggering air quality alerts across the "
+        "northern United States. Health officials warn that fine particulate matter can reach "
+        "deep into the lungs. People with asthma and heart disease should stay indoors."
+    )
+    results = extract_highlights(transcript(text)).results
+    ranks = [h.rank for h in results]
+    assert ranks and all(r is not None for r in ranks)
+    assert min(r for r in ranks if r is not None) >= 0.03
+    assert max(r for r in ranks if r is not None) <= 2 * min(r for r in ranks if r is not None)

@@ -354,16 +354,19 @@ def _calibrated_shares(scores: _Array, top: int) -> _Array:
     ``_TOP_MASS`` of the total. Both pieces increase and meet at 1, so the
     order of ``scores`` is kept exactly.
     """
-    if scores.size <= top:
+    ordered = np.sort(scores)[::-1]
+    line = float(ordered[min(top, scores.size) - 1])
+    if line <= 0.0:
         plain: _Array = scores / float(scores.sum())
         return plain
-    ordered = np.sort(scores)[::-1]
-    line = float(ordered[top - 1])
-    if line <= 0.0:
-        return scores / float(scores.sum())
     base = scores / line
     spread = float(ordered[0]) / line
     head_power = math.log(_HEAD_SPREAD) / math.log(spread) if spread > _HEAD_SPREAD else 1.0
+    if scores.size <= top:
+        # A short transcript has no tail to carry the rest of the mass, but
+        # its phrases still get the service's flat head (no rank rounds to 0).
+        head: _Array = np.power(base, head_power)
+        return head / float(head.sum())
     head_mass = float(np.power(ordered[:top] / line, head_power).sum())
     tail = ordered[top:] / line
     lo, hi = 0.0, 64.0
