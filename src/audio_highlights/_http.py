@@ -99,6 +99,7 @@ class HTTPSession:
         verify: bool | str,
         http_client: httpx2.AsyncClient | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
+        trust_env: bool = True,
     ) -> None:
         self._owned = http_client is None
         if http_client is None:
@@ -111,7 +112,7 @@ class HTTPSession:
                 verify=verify,
                 transport=transport,
                 follow_redirects=False,
-                trust_env=True,
+                trust_env=trust_env,
             )
         self._client = http_client
 
@@ -162,10 +163,14 @@ class HTTPSession:
         )
 
     @contextlib.asynccontextmanager
-    async def stream_get(self, url: str) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
-        """GET ``url`` and yield ``(status_code, body_chunks)`` without reading the body.
+    async def stream_get(
+        self, url: str
+    ) -> AsyncIterator[tuple[int, str | None, AsyncIterator[bytes]]]:
+        """GET ``url`` and yield ``(status_code, peer_ip, body_chunks)`` without reading the body.
 
-        Used by the engine to download ``audio_url`` straight to disk.
+        Used by the engine to download ``audio_url`` straight to disk. ``peer_ip``
+        is the address actually connected to (``None`` if unknown), so a caller
+        can refuse a host whose DNS answer changed since it was checked.
 
         Raises:
             APIConnectionError: As for :meth:`request`, also while iterating.
@@ -178,7 +183,10 @@ class HTTPSession:
                         async for chunk in response.aiter_bytes():
                             yield chunk
 
-                yield response.status_code, chunks()
+                stream = response.extensions.get("network_stream")
+                peer = stream.get_extra_info("server_addr") if stream is not None else None
+                peer_ip = str(peer[0]) if isinstance(peer, tuple) and peer else None
+                yield response.status_code, peer_ip, chunks()
 
 
 @contextlib.contextmanager

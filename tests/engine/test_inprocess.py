@@ -269,6 +269,7 @@ async def test_allowed_remote_url_is_downloaded(
 
     monkeypatch.setattr(_app, "check_fetch_url", allow)
     monkeypatch.setattr(_runner, "check_fetch_url", allow)
+    monkeypatch.setattr(_runner, "is_public_address", lambda address: address == "127.0.0.1")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(AUDIO))
     handler.log_message = lambda *a: None  # type: ignore[attr-defined]
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -287,6 +288,43 @@ async def test_allowed_remote_url_is_downloaded(
         assert good["words"]
         assert bad["status"] == "error"
         assert "404" in bad["error"]
+        assert list((tmp_path / "tmp").iterdir()) == []
+    finally:
+        httpd.shutdown()
+        thread.join()
+
+
+@pytest.mark.anyio
+async def test_dns_rebinding_is_refused_at_connect_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+    import http.server
+    import threading
+
+    from audio_highlights.engine import _app, _runner
+
+    # The name check passes (as if DNS first answered with a public address),
+    # but the connection lands on loopback: the download must be refused.
+    async def allow(url: str, hosts: Any) -> None:
+        return None
+
+    monkeypatch.setattr(_app, "check_fetch_url", allow)
+    monkeypatch.setattr(_runner, "check_fetch_url", allow)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(AUDIO))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        async with open_engine(data_dir=tmp_path, workers=1, recognizer="pocketsphinx",
+                               allow_url_hosts=["127.0.0.1"]) as eng, asgi_client(eng.app) as c:
+            job = (await c.post("/v2/transcript",
+                                json={"audio_url": f"{base}/river_cleanup.mp3"})).json()["id"]
+            (body,) = await wait_all(c, [job])
+        assert body["status"] == "error"
+        assert "non-public address" in body["error"]
         assert list((tmp_path / "tmp").iterdir()) == []
     finally:
         httpd.shutdown()

@@ -22,7 +22,7 @@ from ._asr import RecognizerUnavailable
 from ._audio import AudioDecodeError
 from ._model_files import ModelFilesError, whisper_base_dir
 from ._settings import EngineSettings
-from ._ssrf import UrlRefused, check_fetch_url
+from ._ssrf import UrlRefused, check_fetch_url, is_public_address
 from ._store import Job, Store
 from ._webhooks import deliver_webhook
 from ._worker import WorkerCrashed, WorkerProcess
@@ -214,9 +214,18 @@ class Runner:
         os.close(fd)
         path = Path(name)
         done = False
-        session = HTTPSession(timeout=60, connect_timeout=10, max_connections=1, verify=True)
+        # No proxies from the environment: the address checks assume a direct connection.
+        session = HTTPSession(
+            timeout=60, connect_timeout=10, max_connections=1, verify=True, trust_env=False
+        )
         try:
-            async with session.stream_get(url) as (status, chunks):
+            async with session.stream_get(url) as (status, peer, chunks):
+                # The name was checked before connecting, but DNS may answer
+                # differently the second time (rebinding): check where we landed.
+                if peer is None or not is_public_address(peer):
+                    raise _FetchError(
+                        f"Download error, {url} resolved to a non-public address when fetched"
+                    )
                 if status != 200:
                     raise _FetchError(f"Download error, {url} answered HTTP {status}")
                 size = 0
