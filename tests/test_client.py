@@ -410,3 +410,22 @@ async def test_closed_client_refuses() -> None:
         await client.aclose()
         with pytest.raises(ah.UsageError, match="closed"):
             await client.get("x")
+
+
+async def test_unreadable_file_fails_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, where mode 000 still reads, so deny the open itself.
+    from audio_highlights import _sources
+
+    path = tmp_path / "locked.mp3"
+    path.write_bytes(b"ID3 not really audio")
+
+    def deny(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(_sources, "open", deny, raising=False)
+    async with serve_fake() as server, client_for(server) as client:
+        with pytest.raises(ah.SourceError, match=r"cannot read .*Permission denied"):
+            await client.transcribe(path)
+        assert server.requests == []
