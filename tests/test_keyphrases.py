@@ -377,3 +377,15 @@ def test_short_transcript_ranks_are_flat_like_the_service() -> None:
     assert ranks and all(r is not None for r in ranks)
     assert min(r for r in ranks if r is not None) >= 0.03
     assert max(r for r in ranks if r is not None) <= 2 * min(r for r in ranks if r is not None)
+
+
+def test_lowercase_s_form_after_a_name_is_its_verb() -> None:
+    found = by_text(transcript("Every day the subway in New York City runs late."))
+    assert "New York City" in found
+    assert "New York City runs" not in found
+
+
+def test_a_lone_adjective_is_no_phrase() -> None:
+    found = by_text(transcript("The bridge is old. The old bridge needs repairs."))
+    assert "old" not in found
+    assert "old bridge" in found

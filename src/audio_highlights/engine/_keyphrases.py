@@ -156,6 +156,7 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int], s
     prev_norm = ""
     prev_cls = _BREAK
     prev_capital = False
+    prev_name = False  # the previous word was capitalised mid-sentence
     last = len(words) - 1
     for idx, word in enumerate(words):
         raw = word.text
@@ -201,7 +202,14 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int], s
         ):
             cls = _BREAK
         elif cls == _AMBIG:
-            if prev_norm in _lexicon.VERB_CUES:
+            if prev_norm in _lexicon.VERB_CUES or (
+                prev_name
+                and prev_cls == _NOUN
+                and norm.endswith("s")
+                and not norm.endswith("ss")
+            ):
+                # After a pronoun or modal, or as a lowercase "-s" form right
+                # after a name ("New York City runs late"), it is the verb.
                 cls = _BREAK
             elif (
                 prev_cls == _NOUN
@@ -239,6 +247,7 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int], s
             segment += 1
         if after:
             segment += 1
+        prev_name = capital and not sentence_start
         sentence_start = ends_sentence or (not norm and sentence_start)
         prev_norm = norm
         prev_cls = cls if not after else _BREAK
@@ -404,6 +413,7 @@ def extract_highlights(words: Sequence[Word], *, max_results: int = 15) -> AutoH
     if not spans:
         return AutoHighlightsResult(status="success", results=[])
 
+    table = _lexicon.pos_table()
     # Candidates in order of first appearance, keyed by their lowercase words.
     candidates: dict[tuple[str, ...], int] = {}
     chunk_freq: dict[tuple[str, ...], int] = {}
@@ -412,14 +422,20 @@ def extract_highlights(words: Sequence[Word], *, max_results: int = 15) -> AutoH
     positions: list[int] = []
     for start, stop in spans:
         key = tuple(norms[start:stop])
+        for pos in range(start, stop):
+            ids.append(node_of.setdefault(norms[pos], len(node_of)))
+            positions.append(pos)
+        if stop - start == 1 and key[0] not in names and table.get(key[0], 0) & _lexicon.ADJ:
+            # Alone, a word that can be an adjective ("old", "northern") names
+            # no topic; the service's single-word phrases are nouns.
+            continue
         if key not in candidates:
             candidates[key] = start
             chunk_freq[key] = 1
         else:
             chunk_freq[key] += 1
-        for pos in range(start, stop):
-            ids.append(node_of.setdefault(norms[pos], len(node_of)))
-            positions.append(pos)
+    if not candidates:
+        return AutoHighlightsResult(status="success", results=[])
     word_scores = _word_scores(ids, positions, len(node_of))
 
     keys = list(candidates)
