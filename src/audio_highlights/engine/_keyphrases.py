@@ -203,10 +203,7 @@ def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int], s
             cls = _BREAK
         elif cls == _AMBIG:
             if prev_norm in _lexicon.VERB_CUES or (
-                prev_name
-                and prev_cls == _NOUN
-                and norm.endswith("s")
-                and not norm.endswith("ss")
+                prev_name and prev_cls == _NOUN and norm.endswith("s") and not norm.endswith("ss")
             ):
                 # After a pronoun or modal, or as a lowercase "-s" form right
                 # after a name ("New York City runs late"), it is the verb.
