@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import functools
+import http.server
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +47,10 @@ async def wait_all(client: Any, ids: list[str], timeout: float = 120) -> list[di
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Any]:
     async with open_engine(
-        data_dir=tmp_path, workers=1, recognizer="pocketsphinx", max_upload_bytes=10_000,
+        data_dir=tmp_path,
+        workers=1,
+        recognizer="pocketsphinx",
+        max_upload_bytes=10_000,
         allow_url_hosts=["127.0.0.1", "localhost", "169.254.169.254", "10.1.2.3", "::1"],
     ) as eng:
         yield eng
@@ -71,7 +78,7 @@ async def test_upload_is_streamed_and_atomic(engine: Any) -> None:
 
     async def chunks() -> AsyncIterator[bytes]:
         for i in range(0, len(data), 1000):
-            yield data[i:i + 1000]
+            yield data[i : i + 1000]
 
     async with asgi_client(engine.app) as c:
         r = await c.post("/v2/upload", content=chunks())
@@ -122,12 +129,15 @@ async def test_bad_requests_are_400(engine: Any, body: Any, field: str) -> None:
         r = await c.post("/v2/transcript", json=body)
         assert r.status_code == 400, r.text
         assert field in r.json()["error"]
-        r = await c.post("/v2/transcript", content=b"{not json",
-                         headers={"content-type": "application/json"})
+        r = await c.post(
+            "/v2/transcript", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert r.status_code == 400
         assert "JSON" in r.json()["error"]
-        ok = await c.post("/v2/transcript", json={"audio_url": url, "speaker_labels": False,
-                                                  "unknown_thing": {"x": 1}})
+        ok = await c.post(
+            "/v2/transcript",
+            json={"audio_url": url, "speaker_labels": False, "unknown_thing": {"x": 1}},
+        )
         assert ok.status_code == 200
 
 
@@ -156,19 +166,22 @@ async def test_ssrf_refused(engine: Any, url: str) -> None:
 @pytest.mark.anyio
 async def test_own_upload_of_other_host_is_not_trusted(engine: Any) -> None:
     async with asgi_client(engine.app) as c:
-        r = await c.post("/v2/transcript", json={
-            "audio_url": "http://10.9.9.9/v2/upload/" + "0" * 32})
+        r = await c.post(
+            "/v2/transcript", json={"audio_url": "http://10.9.9.9/v2/upload/" + "0" * 32}
+        )
         assert r.status_code == 400
 
 
 @pytest.mark.anyio
 async def test_api_key_required(tmp_path: Path) -> None:
-    async with open_engine(data_dir=tmp_path, workers=1, api_key="s3cret",
-                           recognizer="pocketsphinx") as eng:
+    async with open_engine(
+        data_dir=tmp_path, workers=1, api_key="s3cret", recognizer="pocketsphinx"
+    ) as eng:
         async with asgi_client(eng.app) as c:
             assert (await c.get("/v2/transcript")).status_code == 401
-            assert (await c.get("/v2/transcript",
-                                headers={"authorization": "wrong"})).status_code == 401
+            assert (
+                await c.get("/v2/transcript", headers={"authorization": "wrong"})
+            ).status_code == 401
             r = await c.post("/v2/upload", content=b"x", headers={"authorization": "Bearer s3cret"})
             assert r.status_code == 401
         async with asgi_client(eng.app, authorization="s3cret") as c:
@@ -181,8 +194,9 @@ async def test_restart_recovers_jobs(tmp_path: Path) -> None:
     data = (AUDIO / "river_cleanup.mp3").read_bytes()
     async with open_engine(data_dir=tmp_path, workers=1) as eng, asgi_client(eng.app) as c:
         url = (await c.post("/v2/upload", content=data)).json()["upload_url"]
-        ids = [(await c.post("/v2/transcript", json={"audio_url": url})).json()["id"]
-               for _ in range(3)]
+        ids = [
+            (await c.post("/v2/transcript", json={"audio_url": url})).json()["id"] for _ in range(3)
+        ]
         with anyio.fail_after(30):
             while True:
                 status = (await c.get(f"/v2/transcript/{ids[0]}")).json()["status"]
@@ -199,8 +213,9 @@ async def test_restart_recovers_jobs(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_pocketsphinx_recognizer(engine: Any) -> None:
     async with asgi_client(engine.app) as c:
-        url = (await c.post("/v2/upload", content=(AUDIO / "river_cleanup.mp3").read_bytes()[
-            :9_000])).json()["upload_url"]
+        url = (
+            await c.post("/v2/upload", content=(AUDIO / "river_cleanup.mp3").read_bytes()[:9_000])
+        ).json()["upload_url"]
         tid = (await c.post("/v2/transcript", json={"audio_url": url})).json()["id"]
         [body] = await wait_all(c, [tid])
     assert body["status"] == "completed", body["error"]
@@ -230,9 +245,11 @@ def test_core_import_does_not_pull_server() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, audio_highlights, audio_highlights.engine as e; "
-            "assert 'starlette' not in sys.modules and 'faster_whisper' not in sys.modules; "
-            "print(sorted(e.__all__))")
+    code = (
+        "import sys, audio_highlights, audio_highlights.engine as e; "
+        "assert 'starlette' not in sys.modules and 'faster_whisper' not in sys.modules; "
+        "print(sorted(e.__all__))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "open_engine" in out.stdout
 
@@ -241,25 +258,39 @@ def test_core_import_does_not_pull_server() -> None:
 @pytest.mark.parametrize("anyio_backend", ["trio"])
 async def test_runs_under_trio(tmp_path: Path, anyio_backend: str) -> None:
     pytest.importorskip("trio")
-    async with open_engine(data_dir=tmp_path, workers=1, recognizer="pocketsphinx") as eng, \
-            asgi_client(eng.app) as c:
+    async with (
+        open_engine(data_dir=tmp_path, workers=1, recognizer="pocketsphinx") as eng,
+        asgi_client(eng.app) as c,
+    ):
         data = (AUDIO / "river_cleanup.mp3").read_bytes()[:9_000]
         url = (await c.post("/v2/upload", content=data)).json()["upload_url"]
         tid = (await c.post("/v2/transcript", json={"audio_url": url})).json()["id"]
         [body] = await wait_all(c, [tid])
         assert body["status"] == "completed", body["error"]
-        assert (await c.get("/v2/transcript/" + "1" * 8 + "-0000-0000-0000-" + "0" * 12)
-                ).status_code == 404
+        assert (
+            await c.get("/v2/transcript/" + "1" * 8 + "-0000-0000-0000-" + "0" * 12)
+        ).status_code == 404
+
+
+@contextlib.contextmanager
+def serve_samples() -> Iterator[str]:
+    """Serve examples/audio over plain HTTP on a free loopback port; yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(AUDIO))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        thread.join()
 
 
 @pytest.mark.anyio
 async def test_allowed_remote_url_is_downloaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import functools
-    import http.server
-    import threading
-
     from audio_highlights.engine import _app, _runner
 
     # Only public addresses pass the SSRF guard; stand in for DNS so a loopback
@@ -270,38 +301,34 @@ async def test_allowed_remote_url_is_downloaded(
     monkeypatch.setattr(_app, "check_fetch_url", allow)
     monkeypatch.setattr(_runner, "check_fetch_url", allow)
     monkeypatch.setattr(_runner, "is_public_address", lambda address: address == "127.0.0.1")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(AUDIO))
-    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        async with open_engine(data_dir=tmp_path, workers=1, recognizer="pocketsphinx",
-                               allow_url_hosts=["127.0.0.1"]) as eng, asgi_client(eng.app) as c:
-            ok = (await c.post("/v2/transcript",
-                               json={"audio_url": f"{base}/river_cleanup.mp3"})).json()["id"]
-            missing = (await c.post("/v2/transcript",
-                                    json={"audio_url": f"{base}/nope.mp3"})).json()["id"]
+    with serve_samples() as base:
+        async with (
+            open_engine(
+                data_dir=tmp_path,
+                workers=1,
+                recognizer="pocketsphinx",
+                allow_url_hosts=["127.0.0.1"],
+            ) as eng,
+            asgi_client(eng.app) as c,
+        ):
+            ok = (
+                await c.post("/v2/transcript", json={"audio_url": f"{base}/river_cleanup.mp3"})
+            ).json()["id"]
+            missing = (
+                await c.post("/v2/transcript", json={"audio_url": f"{base}/nope.mp3"})
+            ).json()["id"]
             good, bad = await wait_all(c, [ok, missing])
         assert good["status"] == "completed", good["error"]
         assert good["words"]
         assert bad["status"] == "error"
         assert "404" in bad["error"]
         assert list((tmp_path / "tmp").iterdir()) == []
-    finally:
-        httpd.shutdown()
-        thread.join()
 
 
 @pytest.mark.anyio
 async def test_dns_rebinding_is_refused_at_connect_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import functools
-    import http.server
-    import threading
-
     from audio_highlights.engine import _app, _runner
 
     # The name check passes (as if DNS first answered with a public address),
@@ -311,21 +338,20 @@ async def test_dns_rebinding_is_refused_at_connect_time(
 
     monkeypatch.setattr(_app, "check_fetch_url", allow)
     monkeypatch.setattr(_runner, "check_fetch_url", allow)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(AUDIO))
-    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        async with open_engine(data_dir=tmp_path, workers=1, recognizer="pocketsphinx",
-                               allow_url_hosts=["127.0.0.1"]) as eng, asgi_client(eng.app) as c:
-            job = (await c.post("/v2/transcript",
-                                json={"audio_url": f"{base}/river_cleanup.mp3"})).json()["id"]
+    with serve_samples() as base:
+        async with (
+            open_engine(
+                data_dir=tmp_path,
+                workers=1,
+                recognizer="pocketsphinx",
+                allow_url_hosts=["127.0.0.1"],
+            ) as eng,
+            asgi_client(eng.app) as c,
+        ):
+            job = (
+                await c.post("/v2/transcript", json={"audio_url": f"{base}/river_cleanup.mp3"})
+            ).json()["id"]
             (body,) = await wait_all(c, [job])
         assert body["status"] == "error"
         assert "non-public address" in body["error"]
         assert list((tmp_path / "tmp").iterdir()) == []
-    finally:
-        httpd.shutdown()
-        thread.join()
