@@ -32,6 +32,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_serve(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """Start ``audio-highlights serve`` (1 worker) on ``port`` and wait until it listens.
+
+    It runs in its own session, so killing its process group takes the
+    recognition workers too. uvicorn binds only after the app's startup, so an
+    accepted connection means the engine is ready.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "AUDIO_HIGHLIGHTS_API_KEY"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "audio_highlights.engine._serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            *extra,
+        ],
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise RuntimeError("engine server did not start") from None
+            time.sleep(0.1)
+
+
 class Server:
     def __init__(self, url: str, data_dir: Path) -> None:
         self.url = url
@@ -49,24 +88,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     pytest.importorskip("uvicorn")
     data_dir = tmp_path_factory.mktemp("server-data")
     port = free_port()
-    env = dict(os.environ)
-    env.pop("AUDIO_HIGHLIGHTS_API_KEY", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "audio_highlights.engine._serve", "--port", str(port),
-         "--data-dir", str(data_dir), "--workers", "1", "--log-level", "warning"],
-        env=env,
-    )
+    try:
+        proc = start_serve(data_dir, port)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("engine server did not start")
-            time.sleep(0.2)
     try:
         yield Server(url, data_dir)
     finally:
@@ -86,8 +112,6 @@ def silence_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
         w.setsampwidth(2)
         w.setframerate(16000)
         # Very faint hum, well under speech level: a real "nothing said" file.
-        frames = b"".join(
-            struct.pack("<h", int(3 * math.sin(i / 8))) for i in range(16000 * 3)
-        )
+        frames = b"".join(struct.pack("<h", int(3 * math.sin(i / 8))) for i in range(16000 * 3))
         w.writeframes(frames)
     return path

@@ -15,7 +15,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,30 +29,14 @@ pytest.importorskip("av")
 pytest.importorskip("pocketsphinx")
 httpx2 = pytest.importorskip("httpx2")
 
-from .conftest import AUDIO, free_port  # noqa: E402
+from .conftest import AUDIO, free_port, start_serve  # noqa: E402
 
 pytestmark = pytest.mark.slow
 AUDIO_BYTES = (AUDIO / "river_cleanup.mp3").read_bytes()
 
 
 def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    """Start ``serve`` in its own session (so kill -9 takes its workers too); wait for it."""
-    env = {k: v for k, v in os.environ.items() if k != "AUDIO_HIGHLIGHTS_API_KEY"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "audio_highlights.engine._serve", "--port", str(port),
-         "--data-dir", str(data_dir), "--workers", "1", "--recognizer", "pocketsphinx",
-         "--log-level", "warning"],
-        env=env, start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as c:
-                c.get("/v2/transcript")
-            return proc
-        except httpx2.TransportError:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+    return start_serve(data_dir, port, "--recognizer", "pocketsphinx")
 
 
 def kill9(proc: subprocess.Popen[bytes]) -> None:

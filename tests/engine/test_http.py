@@ -31,8 +31,9 @@ def client(server: Server) -> Iterator[Any]:
 
 
 def upload(client: Any, data: bytes) -> str:
-    r = client.post("/v2/upload", content=data,
-                    headers={"content-type": "application/octet-stream"})
+    r = client.post(
+        "/v2/upload", content=data, headers={"content-type": "application/octet-stream"}
+    )
     assert r.status_code == 200, r.text
     return str(r.json()["upload_url"])
 
@@ -50,10 +51,15 @@ def wait(client: Any, transcript_id: str, timeout: float = 90) -> dict[str, Any]
 @pytest.fixture(scope="module")
 def wildfires(client: Any) -> dict[str, Any]:
     url = upload(client, (AUDIO / "wildfires.mp3").read_bytes())
-    r = client.post("/v2/transcript", json={
-        "audio_url": url, "auto_highlights": True,
-        "speech_models": ["universal-3-pro", "universal-2"], "some_future_field": 1,
-    })
+    r = client.post(
+        "/v2/transcript",
+        json={
+            "audio_url": url,
+            "auto_highlights": True,
+            "speech_models": ["universal-3-pro", "universal-2"],
+            "some_future_field": 1,
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["status"] in ("queued", "processing")
     return wait(client, r.json()["id"])
@@ -75,9 +81,16 @@ def test_job_completes_with_words_and_highlights(
     assert wildfires["audio_duration"] == round(references["wildfires.mp3"]["duration_s"])
     assert 0 < (t.confidence or 0) <= 1
     assert wildfires["created"] and wildfires["completed"]
-    for key in ("speech_model", "language_model", "acoustic_model", "webhook_auth",
-                "redact_pii", "summarization", "language_confidence_threshold",
-                "language_confidence"):
+    for key in (
+        "speech_model",
+        "language_model",
+        "acoustic_model",
+        "webhook_auth",
+        "redact_pii",
+        "summarization",
+        "language_confidence_threshold",
+        "language_confidence",
+    ):
         assert key in wildfires
     assert t.auto_highlights_result is not None
     if t.auto_highlights_result.status == "success":
@@ -87,9 +100,7 @@ def test_job_completes_with_words_and_highlights(
             assert len(h.timestamps) == h.count
 
 
-def test_sentences_paragraphs_captions_word_search(
-    client: Any, wildfires: dict[str, Any]
-) -> None:
+def test_sentences_paragraphs_captions_word_search(client: Any, wildfires: dict[str, Any]) -> None:
     tid = wildfires["id"]
     sentences = client.get(f"/v2/transcript/{tid}/sentences").json()
     assert len(sentences["sentences"]) == 4
@@ -101,8 +112,9 @@ def test_sentences_paragraphs_captions_word_search(
     assert srt.startswith("1\n00:00:00,")
     assert all(len(line) <= 40 for line in srt.splitlines())
     assert client.get(f"/v2/transcript/{tid}/vtt").text.startswith("WEBVTT")
-    found = client.get(f"/v2/transcript/{tid}/word-search",
-                       params={"words": "air quality,smoke"}).json()
+    found = client.get(
+        f"/v2/transcript/{tid}/word-search", params={"words": "air quality,smoke"}
+    ).json()
     counts = {m["text"]: m["count"] for m in found["matches"]}
     assert counts == {"air quality": 2, "smoke": 2}
     assert found["total_count"] == 4
@@ -116,8 +128,15 @@ def test_list_item_and_paging(client: Any, wildfires: dict[str, Any]) -> None:
     page = client.get("/v2/transcript", params={"limit": 2}).json()
     assert [t["id"] for t in page["transcripts"]] == ids[::-1][:2]
     item = page["transcripts"][0]
-    assert set(item) == {"id", "resource_url", "status", "created", "completed", "audio_url",
-                         "error"}
+    assert set(item) == {
+        "id",
+        "resource_url",
+        "status",
+        "created",
+        "completed",
+        "audio_url",
+        "error",
+    }
     assert item["resource_url"].endswith(f"/v2/transcript/{ids[2]}")
     details = page["page_details"]
     assert details["limit"] == 2 and details["result_count"] == 2
@@ -151,8 +170,12 @@ def test_empty_upload_is_a_job_error(client: Any) -> None:
 
 def test_silence_completes_empty(client: Any, silence_wav: Any) -> None:
     url = upload(client, silence_wav.read_bytes())
-    body = wait(client, client.post(
-        "/v2/transcript", json={"audio_url": url, "auto_highlights": True}).json()["id"])
+    body = wait(
+        client,
+        client.post("/v2/transcript", json={"audio_url": url, "auto_highlights": True}).json()[
+            "id"
+        ],
+    )
     assert body["status"] == "completed", body["error"]
     assert body["text"] == ""
     assert body["words"] == []
@@ -182,8 +205,12 @@ def test_delete(client: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/v2/transcript/00000000-0000-0000-0000-000000000000",
-             "/v2/transcript/..%2F..%2Fetc%2Fpasswd", "/v2/transcript/not-an-id"],
+    "path",
+    [
+        "/v2/transcript/00000000-0000-0000-0000-000000000000",
+        "/v2/transcript/..%2F..%2Fetc%2Fpasswd",
+        "/v2/transcript/not-an-id",
+    ],
 )
 def test_unknown_id_is_404(client: Any, path: str) -> None:
     r = client.get(path)
@@ -196,10 +223,13 @@ def test_requests_recipe(server: Server) -> None:
     requests = pytest.importorskip("requests")
     with (AUDIO / "river_cleanup.mp3").open("rb") as f:
         upload_url = requests.post(f"{server.url}/v2/upload", data=f, timeout=30).json()[
-            "upload_url"]
-    tid = requests.post(f"{server.url}/v2/transcript",
-                        json={"audio_url": upload_url, "auto_highlights": True},
-                        timeout=30).json()["id"]
+            "upload_url"
+        ]
+    tid = requests.post(
+        f"{server.url}/v2/transcript",
+        json={"audio_url": upload_url, "auto_highlights": True},
+        timeout=30,
+    ).json()["id"]
     deadline = time.monotonic() + 90
     while True:
         body = requests.get(f"{server.url}/v2/transcript/{tid}", timeout=30).json()
@@ -255,12 +285,15 @@ def test_webhook_delivered_with_auth_header(client: Any) -> None:
     try:
         _Hook.replies[:] = [503]  # first attempt fails, the retry succeeds
         url = upload(client, (AUDIO / "river_cleanup.mp3").read_bytes())
-        tid = client.post("/v2/transcript", json={
-            "audio_url": url,
-            "webhook_url": f"http://127.0.0.1:{hook.server_address[1]}/hook",
-            "webhook_auth_header_name": "X-Secret",
-            "webhook_auth_header_value": "s3cr3t",
-        }).json()["id"]
+        tid = client.post(
+            "/v2/transcript",
+            json={
+                "audio_url": url,
+                "webhook_url": f"http://127.0.0.1:{hook.server_address[1]}/hook",
+                "webhook_auth_header_name": "X-Secret",
+                "webhook_auth_header_value": "s3cr3t",
+            },
+        ).json()["id"]
         wait(client, tid)
         deadline = time.monotonic() + 30
         while len(_Hook.received) < 2:
@@ -282,35 +315,15 @@ def test_webhook_delivered_with_auth_header(client: Any) -> None:
 def test_kill_9_and_restart_finishes_every_job(tmp_path: Any) -> None:
     import os
     import signal
-    import subprocess
-    import sys
 
-    from .conftest import free_port
-
-    def start(port: int) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items() if k != "AUDIO_HIGHLIGHTS_API_KEY"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "audio_highlights.engine._serve", "--port", str(port),
-             "--data-dir", str(tmp_path), "--workers", "1", "--log-level", "warning"],
-            env=env, start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as c:
-                    c.get("/v2/transcript")
-                return proc
-            except httpx2.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
+    from .conftest import free_port, start_serve
 
     port = free_port()
-    proc = start(port)
+    proc = start_serve(tmp_path, port)
     try:
         with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
             url = upload(c, (AUDIO / "river_cleanup.mp3").read_bytes())
-            ids = [c.post("/v2/transcript", json={"audio_url": url}).json()["id"]
-                   for _ in range(3)]
+            ids = [c.post("/v2/transcript", json={"audio_url": url}).json()["id"] for _ in range(3)]
             deadline = time.monotonic() + 30
             while c.get(f"/v2/transcript/{ids[0]}").json()["status"] == "queued":
                 assert time.monotonic() < deadline
@@ -319,7 +332,7 @@ def test_kill_9_and_restart_finishes_every_job(tmp_path: Any) -> None:
         # kill -9 the whole session: server and its worker process.
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    proc = start(port)
+    proc = start_serve(tmp_path, port)
     try:
         with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
             bodies = [wait(c, i) for i in ids]
