@@ -287,20 +287,25 @@ def serve_samples() -> Iterator[str]:
         thread.join()
 
 
-@pytest.mark.anyio
-async def test_allowed_remote_url_is_downloaded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextlib.asynccontextmanager
+async def fetching_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, loopback_is_public: bool
+) -> AsyncIterator[tuple[httpx2.AsyncClient, str]]:
+    """An engine allowed to fetch from a loopback sample server; yields (client, base URL).
+
+    Only public addresses pass the SSRF guard, so the name check is stubbed (as
+    if DNS had answered with a public address); ``loopback_is_public`` decides
+    whether the address actually connected to passes too.
+    """
     from audio_highlights.engine import _app, _runner
 
-    # Only public addresses pass the SSRF guard; stand in for DNS so a loopback
-    # test server can play the allowed remote host.
     async def allow(url: str, hosts: Any) -> None:
         assert "127.0.0.1" in hosts
 
     monkeypatch.setattr(_app, "check_fetch_url", allow)
     monkeypatch.setattr(_runner, "check_fetch_url", allow)
-    monkeypatch.setattr(_runner, "is_public_address", lambda address: address == "127.0.0.1")
+    if loopback_is_public:
+        monkeypatch.setattr(_runner, "is_public_address", lambda address: address == "127.0.0.1")
     with serve_samples() as base:
         async with (
             open_engine(
@@ -311,47 +316,36 @@ async def test_allowed_remote_url_is_downloaded(
             ) as eng,
             asgi_client(eng.app) as c,
         ):
-            ok = (
-                await c.post("/v2/transcript", json={"audio_url": f"{base}/river_cleanup.mp3"})
-            ).json()["id"]
-            missing = (
-                await c.post("/v2/transcript", json={"audio_url": f"{base}/nope.mp3"})
-            ).json()["id"]
-            good, bad = await wait_all(c, [ok, missing])
-        assert good["status"] == "completed", good["error"]
-        assert good["words"]
-        assert bad["status"] == "error"
-        assert "404" in bad["error"]
-        assert list((tmp_path / "tmp").iterdir()) == []
+            yield c, base
+
+
+async def submit_url(c: httpx2.AsyncClient, url: str) -> str:
+    job_id: str = (await c.post("/v2/transcript", json={"audio_url": url})).json()["id"]
+    return job_id
+
+
+@pytest.mark.anyio
+async def test_allowed_remote_url_is_downloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with fetching_engine(tmp_path, monkeypatch, loopback_is_public=True) as (c, base):
+        ok = await submit_url(c, f"{base}/river_cleanup.mp3")
+        missing = await submit_url(c, f"{base}/nope.mp3")
+        good, bad = await wait_all(c, [ok, missing])
+    assert good["status"] == "completed", good["error"]
+    assert good["words"]
+    assert bad["status"] == "error"
+    assert "404" in bad["error"]
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 @pytest.mark.anyio
 async def test_dns_rebinding_is_refused_at_connect_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audio_highlights.engine import _app, _runner
-
-    # The name check passes (as if DNS first answered with a public address),
-    # but the connection lands on loopback: the download must be refused.
-    async def allow(url: str, hosts: Any) -> None:
-        return None
-
-    monkeypatch.setattr(_app, "check_fetch_url", allow)
-    monkeypatch.setattr(_runner, "check_fetch_url", allow)
-    with serve_samples() as base:
-        async with (
-            open_engine(
-                data_dir=tmp_path,
-                workers=1,
-                recognizer="pocketsphinx",
-                allow_url_hosts=["127.0.0.1"],
-            ) as eng,
-            asgi_client(eng.app) as c,
-        ):
-            job = (
-                await c.post("/v2/transcript", json={"audio_url": f"{base}/river_cleanup.mp3"})
-            ).json()["id"]
-            (body,) = await wait_all(c, [job])
-        assert body["status"] == "error"
-        assert "non-public address" in body["error"]
-        assert list((tmp_path / "tmp").iterdir()) == []
+    # The name check passes, but the connection lands on loopback: refused.
+    async with fetching_engine(tmp_path, monkeypatch, loopback_is_public=False) as (c, base):
+        (body,) = await wait_all(c, [await submit_url(c, f"{base}/river_cleanup.mp3")])
+    assert body["status"] == "error"
+    assert "non-public address" in body["error"]
+    assert list((tmp_path / "tmp").iterdir()) == []
