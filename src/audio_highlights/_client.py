@@ -31,7 +31,14 @@ from ._errors import (
     UsageError,
     status_error,
 )
-from ._http import AsyncBaseTransport, AsyncHTTPClient, HTTPSession, KeyAuth, asgi_transport
+from ._http import (
+    AsyncBaseTransport,
+    AsyncHTTPClient,
+    HTTPSession,
+    KeyAuth,
+    RawResponse,
+    asgi_transport,
+)
 from ._models import PageDetails, Transcript, TranscriptStatus
 from ._retry import PollWait, is_transient, parse_retry_after, request_retrying
 from ._settings import PollSettings, RetrySettings, Seconds, to_seconds
@@ -320,23 +327,26 @@ class AsyncClient:
         await self._wait_out_rate_limit()
         limiter = self._uploads if body is not None else self._requests
         async with limiter:
-            chunks = _progress(body, on_progress) if body is not None else None
-            try:
-                raw = await self._http.request(
-                    method,
-                    url,
-                    auth=self._auth,
-                    headers=headers,
-                    params=params,
-                    json=json_body,
-                    content=chunks,
-                )
-            finally:
-                if chunks is not None:
-                    # Close the file now rather than at garbage collection,
-                    # even when this attempt is being cancelled.
-                    with anyio.CancelScope(shield=True):
-                        await chunks.aclose()
+            if body is not None and body.inline is not None:
+                raw = await self._send_inline(method, url, body.inline, headers, on_progress)
+            else:
+                chunks = _progress(body, on_progress) if body is not None else None
+                try:
+                    raw = await self._http.request(
+                        method,
+                        url,
+                        auth=self._auth,
+                        headers=headers,
+                        params=params,
+                        json=json_body,
+                        content=chunks,
+                    )
+                finally:
+                    if chunks is not None:
+                        # Close the file now rather than at garbage collection,
+                        # even when this attempt is being cancelled.
+                        with anyio.CancelScope(shield=True):
+                            await chunks.aclose()
         _log.debug("%s %s -> %d", method, url, raw.status_code)
         if raw.status_code >= 400:
             raise self._error_for(raw.status_code, raw.content, raw.headers, raw.reason)
@@ -349,6 +359,23 @@ class AsyncClient:
                 body=_snippet(raw.content),
             ) from exc
         return _Reply(data=data, headers=raw.headers)
+
+    async def _send_inline(
+        self,
+        method: str,
+        url: str,
+        content: bytes,
+        headers: Mapping[str, str],
+        on_progress: ProgressCallback | None,
+    ) -> RawResponse:
+        if on_progress is not None:
+            on_progress(0, len(content))
+        raw = await self._http.request(
+            method, url, auth=self._auth, headers=headers, content=content
+        )
+        if on_progress is not None:
+            on_progress(len(content), len(content))
+        return raw
 
     async def _send(
         self,
@@ -537,7 +564,7 @@ class AsyncClient:
                 )
             for item in items:
                 if isinstance(item, Mapping):
-                    yield Transcript.from_dict(item)
+                    yield Transcript._adopt(item)
             details = data.get("page_details")
             prev_url = (
                 PageDetails.from_dict(details).prev_url if isinstance(details, Mapping) else None
@@ -789,7 +816,8 @@ class AsyncClient:
                 status_code=200,
                 body=str(reply.data)[:200],
             )
-        return Transcript.from_dict(reply.data)
+        # The decoded reply belongs to nobody else, so no defensive copy is needed.
+        return Transcript._adopt(reply.data)
 
 
 async def _progress(

@@ -341,6 +341,12 @@ class Transcript:
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"a transcript must be a JSON object, got {type(data).__name__}")
+        # The caller keeps ``data`` and may change it later; ``raw`` must not follow.
+        return cls._adopt(copy.deepcopy(dict(data)))
+
+    @classmethod
+    def _adopt(cls, data: Mapping[str, Any]) -> Transcript:
+        """Like :meth:`from_dict`, taking ownership of ``data`` (freshly decoded JSON)."""
         status_value = data.get("status")
         try:
             status = TranscriptStatus(status_value)
@@ -358,7 +364,7 @@ class Transcript:
                 if isinstance(highlights, Mapping)
                 else None
             ),
-            raw=copy.deepcopy(dict(data)),
+            raw=data,
             **scalars,
         )
 

@@ -55,6 +55,8 @@ class UploadBody:
         size: Total bytes when known up front (sent as ``Content-Length``),
             else ``None`` (sent chunked).
         replayable: Whether :meth:`chunks` may be called again after a failure.
+        inline: The whole body, for a small in-memory source that fits in one
+            chunk; sent in one piece, skipping the per-chunk machinery.
     """
 
     def __init__(
@@ -64,10 +66,12 @@ class UploadBody:
         size: int | None,
         replayable: bool,
         opener: Callable[[], AsyncGenerator[bytes, None]],
+        inline: bytes | None = None,
     ) -> None:
         self.name = name
         self.size = size
         self.replayable = replayable
+        self.inline = inline
         self._opener = opener
         self._opened = False
 
@@ -134,7 +138,10 @@ def _prepare_bytes(data: bytes | bytearray | memoryview, chunk_size: int) -> Upl
         for start in range(0, view.nbytes, chunk_size):
             yield bytes(view[start : start + chunk_size])
 
-    return UploadBody(name="bytes", size=view.nbytes, replayable=True, opener=opener)
+    # Small bodies (the common case in a fan-out of short clips) go out as one
+    # buffer; a big bytearray or memoryview is still streamed, never copied whole.
+    inline = bytes(view) if view.nbytes <= chunk_size else None
+    return UploadBody(name="bytes", size=view.nbytes, replayable=True, opener=opener, inline=inline)
 
 
 async def _prepare_file(file: IO[bytes], chunk_size: int) -> UploadBody:
