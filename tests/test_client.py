@@ -101,6 +101,22 @@ async def test_upload_progress(audio_file: Path) -> None:
     assert [s for s, _ in seen] == sorted(s for s, _ in seen)
 
 
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+async def test_small_in_memory_upload_goes_in_one_piece_and_is_resent(kind: type) -> None:
+    data = os.urandom(5000)
+    seen: list[tuple[int, int | None]] = []
+    async with serve_fake() as server, client_for(server, upload_chunk_size=8192) as client:
+        server.faults = [
+            Fault(kind="close_mid_body", method="POST", path="/v2/upload", after_bytes=1000)
+        ]
+        await client.upload(kind(data), on_progress=lambda s, t: seen.append((s, t)))
+        (upload,) = server.uploads
+        assert upload.sha256 == hashlib.sha256(data).hexdigest()
+        assert upload.chunked is False
+    # The failed first attempt reported its start; the retry restarts at 0.
+    assert seen[-2:] == [(0, 5000), (5000, 5000)]
+
 async def test_submit_fields_and_user_speech_models_win() -> None:
     async with serve_fake() as server, client_for(server) as client:
         job = await client.submit(
