@@ -389,3 +389,49 @@ async def test_list_polling_falls_back_to_per_job_polls_when_the_list_fails() ->
         )
         assert all(r.ok for r in got)
         assert broken_list.hits >= 1
+
+
+def _list_fault(**kw: Any) -> Fault:
+    fault = Fault(method="GET", times=1000, **kw)
+    # a plain path prefix would also match GET /v2/transcript/{id}
+    fault.matches = lambda method, path: method == "GET" and path == "/v2/transcript"  # type: ignore[method-assign]
+    return fault
+
+
+async def test_list_polling_waits_on_listed_jobs_longer_than_max_interval() -> None:
+    # Jobs that run several max_intervals are still seen through the list:
+    # being listed as processing keeps a job off per-job polling.
+    polling = ah.PollSettings(initial=0.05, multiplier=1.5, max_interval=0.4, timeout=10)
+    async with serve_fake(complete_after=1.2) as server, client_for(server) as client:
+        urls = [f"https://example.com/{i}" for i in range(30)]
+        got = await client.transcribe_all(urls, polling=polling, list_polling=True)
+        assert all(r.ok for r in got)
+        gets = [r for r in server.requests if r.method == "GET" and r.path != "/v2/transcript"]
+        assert len(gets) == 30
+        assert server.errors == []
+
+
+async def test_list_polling_survives_waiters_leaving_during_a_slow_sweep() -> None:
+    # Each list request outlasts the waiters' patience: they fall back to
+    # polling their own job while the sweep's page is still in flight.
+    async with serve_fake(complete_after=0.1) as server, client_for(server) as client:
+        slow_list = _list_fault(kind="stall", seconds=0.3)
+        server.faults.append(slow_list)
+        # In waves, so the batch is still running when a stale page comes back.
+        got = await client.transcribe_all(
+            [f"https://example.com/{i}" for i in range(12)], concurrency=3, list_polling=True
+        )
+        assert all(r.ok for r in got)
+        assert slow_list.hits >= 1
+
+
+def test_list_sweeps_back_off_for_few_jobs_and_not_for_many() -> None:
+    from audio_highlights._batch import _ListPoller, _Waiter
+
+    poller = _ListPoller(None, ah.PollSettings(initial=0.5, multiplier=1.5, max_interval=10))  # type: ignore[arg-type]
+    poller.waiters["one"] = _Waiter(done=None, last_seen=0.0)  # type: ignore[arg-type]
+    assert poller.interval(0) == 0.5
+    assert poller.interval(3) == pytest.approx(0.5 * 1.5**3)
+    assert poller.interval(50) == 10  # one job: like polling it alone
+    poller.waiters.update({str(i): poller.waiters["one"] for i in range(999)})
+    assert poller.interval(50) == 0.5  # 1,000 jobs: 5 pages a sweep, never slower

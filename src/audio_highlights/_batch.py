@@ -15,6 +15,7 @@ import contextlib
 import enum
 import inspect
 import logging
+import math
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -135,6 +136,12 @@ class BatchResults(AsyncIterator[BatchResult]):
 _LIST_PAGE = 200
 
 
+@attrs.define
+class _Waiter:
+    done: anyio.Event
+    last_seen: float  # when a sweep last listed the job (or when waiting began)
+
+
 class _ListPoller:
     """One task that learns about many jobs' completion from the list endpoint.
 
@@ -144,61 +151,102 @@ class _ListPoller:
     or highlights, so a job seen finished is still fetched once.
     """
 
-    def __init__(self, client: AsyncClient, interval: float) -> None:
+    def __init__(self, client: AsyncClient, settings: PollSettings) -> None:
         self.client = client
-        self.interval = interval
-        self.waiters: dict[str, anyio.Event] = {}
+        self.settings = settings
+        self.waiters: dict[str, _Waiter] = {}
         self.wakeup = anyio.Event()
 
-    async def finished(self, transcript_id: str) -> None:
-        """Return once a sweep has seen the job in a terminal state."""
-        event = self.waiters.setdefault(transcript_id, anyio.Event())
+    async def finished(self, transcript_id: str, *, patience: float) -> bool:
+        """Wait until a sweep lists the job as finished.
+
+        Returns ``True`` then, or ``False`` once no sweep has listed the job
+        at all for ``patience`` seconds (a failing or hanging list, or a busy
+        account pushing it past the pages a sweep reads). A job that is listed
+        but still running is waited for as long as it takes.
+        """
+        waiter = _Waiter(done=anyio.Event(), last_seen=anyio.current_time())
+        self.waiters[transcript_id] = waiter
         self.wakeup.set()
         try:
-            await event.wait()
+            while True:
+                with anyio.move_on_after(waiter.last_seen + patience - anyio.current_time()):
+                    await waiter.done.wait()
+                    return True
+                # The deadline moves on each time a sweep lists the job.
+                if anyio.current_time() - waiter.last_seen >= patience:
+                    return False
         finally:
-            self.waiters.pop(transcript_id, None)
+            del self.waiters[transcript_id]
+
+    def interval(self, idle_sweeps: int) -> float:
+        """Seconds until the next sweep, after ``idle_sweeps`` sweeps in a row finished nothing.
+
+        Sweeps back off like one job's polls, up to a cap that keeps their
+        cost at or below polling each waiting job every ``max_interval``: a
+        sweep reads one page per 200 jobs, so with many jobs waiting the cap
+        stays at ``initial`` and a finished job is seen within it.
+        """
+        s = self.settings
+        waiting = max(len(self.waiters), 1)
+        pages = waiting // _LIST_PAGE + 1
+        cap = min(s.max_interval, max(s.initial, s.max_interval * pages / waiting))
+        return min(cap, s.initial * s.multiplier**idle_sweeps)
 
     async def run(self) -> None:
+        idle_sweeps = 0
         while True:
             if not self.waiters:
                 self.wakeup = anyio.Event()
                 await self.wakeup.wait()
-            await anyio.sleep(self.interval)
+                idle_sweeps = 0
+            await anyio.sleep(self.interval(idle_sweeps))
             try:
-                await self.sweep()
+                finished = await self.sweep()
             except AudioHighlightsError as exc:
                 # Waiters fall back to polling their job on their own, so a
                 # list that fails for a while only slows them down.
                 _log.debug("list sweep failed: %s", exc)
+                finished = 0
+            # Jobs of a batch tend to finish together: after one, look again soon.
+            idle_sweeps = 0 if finished else idle_sweeps + 1
 
-    async def sweep(self) -> None:
+    async def sweep(self) -> int:
+        """Read the list once and wake the waiters of finished jobs; return how many."""
+        finished = 0
         remaining = set(self.waiters)
         params: dict[str, Any] = {"limit": _LIST_PAGE}
         # Our jobs are among the newest; a few extra pages allow for others
         # created by the same account meanwhile.
         for _ in range(len(remaining) // _LIST_PAGE + 2):
             if not remaining:
-                return
+                return finished
             reply = await self.client._send("GET", "/v2/transcript", params=params)
             data = reply.data if isinstance(reply.data, Mapping) else {}
             items = data.get("transcripts")
             if not isinstance(items, list) or not items:
-                return
+                return finished
             for item in items:
                 if not isinstance(item, Mapping):
                     continue
                 tid = item.get("id")
                 if tid in remaining:
                     remaining.discard(tid)
+                    # The waiter may have given up while this page was in flight.
+                    waiter = self.waiters.get(tid)
+                    if waiter is None:
+                        continue
+                    waiter.last_seen = anyio.current_time()
                     if item.get("status") in _TERMINAL:
-                        self.waiters[tid].set()
+                        waiter.done.set()
+                        finished += 1
             details = data.get("page_details")
             prev_url = details.get("prev_url") if isinstance(details, Mapping) else None
             if not isinstance(prev_url, str) or not prev_url:
-                return
+                return finished
             # Only the query is used, so the key never goes to another host.
             params = dict(parse_qsl(urlsplit(prev_url).query))
+        return finished
 
 
 class _Batch:
@@ -322,12 +370,10 @@ class _Batch:
         limit = settings.timeout if isinstance(self.timeout, _UseDefault) else self.timeout
         limit = None if limit is None else to_seconds(limit)
         start = anyio.current_time()
-        # If the list never shows the job (a failing list, or a busy account
-        # pushing it past the pages a sweep reads), poll it on its own.
-        with anyio.move_on_after(
-            settings.max_interval if limit is None else min(limit, settings.max_interval)
-        ):
-            await self.poller.finished(job.id)
+        # A job the list stops showing for a poll interval's worth of time is
+        # polled on its own from then on, with what is left of its deadline.
+        with anyio.move_on_after(math.inf if limit is None else limit):
+            await self.poller.finished(job.id, patience=settings.max_interval)
         left = None if limit is None else max(limit - (anyio.current_time() - start), 0.0)
         return await client._wait(job, known=None, timeout=left, polling=self.polling)
 
@@ -407,7 +453,7 @@ async def run_batch(
         timeout=timeout,
         polling=polling,
         fields=fields,
-        poller=(_ListPoller(client, (polling or client._poll).initial) if list_polling else None),
+        poller=_ListPoller(client, polling or client._poll) if list_polling else None,
     )
     item_send, item_receive = anyio.create_memory_object_stream[tuple[int, Source]](0)
     result_send, result_receive = anyio.create_memory_object_stream[BatchResult](concurrency)
