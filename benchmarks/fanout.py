@@ -7,7 +7,9 @@ process too, so its CPU time and peak RSS are its own:
 
 1. ``ours``: ``AsyncClient.transcribe_all`` over distinct 10 KB in-memory sources;
 2. ``assemblyai``: the official SDK's ``AsyncTranscriber.transcribe_group``;
-3. ``requests``: the seed's sequential recipe (upload, submit, poll every 3 s).
+3. ``requests``: the seed's sequential recipe (upload, submit, poll every 3 s);
+4. ``bare``: a lower bound, not a client: bare httpx2 that knows the latency and
+   so sends exactly upload, submit and one GET per job, when the job is done.
 
 Run from the repository root with the benchmark venv (it has ``assemblyai``)::
 
@@ -179,7 +181,53 @@ def run_requests(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, An
     return measure(main)
 
 
-RUNNERS = {"ours": run_ours, "assemblyai": run_assemblyai, "requests": run_requests}
+def run_bare(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
+    """A lower bound, not a usable client: bare httpx2 with an oracle's schedule.
+
+    It knows the server's latency, so it sends exactly one GET per job, at the
+    moment the job completes, and does no checking, retrying or parsing beyond
+    what it needs. No client that uses httpx2 on this machine can finish sooner.
+    """
+    import anyio
+    import httpx2
+
+    data = sources(jobs)
+    latency = opts["latency"]
+    conns = opts.get("connections", 8)
+
+    async def main() -> dict[str, Any]:
+        limits = httpx2.Limits(max_connections=conns, max_keepalive_connections=conns)
+        headers = {"authorization": KEY}
+        async with httpx2.AsyncClient(base_url=base_url, limits=limits, headers=headers) as c:
+            gate = anyio.Semaphore(conns)
+            failed = 0
+
+            async def one(blob: bytes) -> None:
+                nonlocal failed
+                async with gate:
+                    url = (await c.post("/v2/upload", content=blob)).json()["upload_url"]
+                    body = {"audio_url": url, "auto_highlights": True}
+                    job = (await c.post("/v2/transcript", json=body)).json()
+                due = anyio.current_time() + latency
+                await anyio.sleep_until(due)
+                async with gate:
+                    t = (await c.get(f"/v2/transcript/{job['id']}")).json()
+                failed += t["status"] != "completed"
+
+            async with anyio.create_task_group() as tg:
+                for blob in data:
+                    tg.start_soon(one, blob)
+        return {"failed": failed}
+
+    return measure(lambda: anyio.run(main))
+
+
+RUNNERS = {
+    "ours": run_ours,
+    "assemblyai": run_assemblyai,
+    "requests": run_requests,
+    "bare": run_bare,
+}
 
 
 # --------------------------------------------------------------------------- driver
@@ -230,7 +278,7 @@ def main() -> None:
         aai = "assemblyai 1.8.2 AsyncTranscriber.transcribe_group"
         scenarios: list[tuple[str, str, int, dict[str, Any]]] = [
             ("audio-highlights, per-job polls (default PollSettings)", "ours", n, {}),
-            ("audio-highlights, list_polling=True (sweep every 0.5 s)", "ours", n, {"list": 1}),
+            ("audio-highlights, list_polling=True (sweeps from 0.5 s)", "ours", n, {"list": 1}),
             (
                 "audio-highlights, list_polling=True, PollSettings(initial=0.25)",
                 "ours",
@@ -238,10 +286,22 @@ def main() -> None:
                 {"list": 1, "poll": {"initial": 0.25}},
             ),
             (
+                "lower bound: bare httpx2, 8 connections, one GET per job at exactly +latency",
+                "bare",
+                n,
+                {"latency": args.latency},
+            ),
+            (
                 f"{aai}, polling_interval=3.0, max_concurrency=100",
                 "assemblyai",
                 n,
                 {"interval": 3.0, "concurrency": 100},
+            ),
+            (
+                f"{aai}, polling_interval=2.0, max_concurrency=250",
+                "assemblyai",
+                n,
+                {"interval": 2.0, "concurrency": 250},
             ),
             (
                 f"{aai}, polling_interval=1.0, max_concurrency=250",

@@ -743,10 +743,12 @@ class AsyncClient:
             timeout: Deadline of each item's wait (see :meth:`wait`).
             polling: Overrides the client's poll policy for this batch.
             list_polling: Learn about completions from one shared sweep of
-                the list endpoint every ``polling.initial`` seconds instead of
-                polling each job (a job seen finished is fetched once; one
-                the list does not show is polled on its own after
-                ``polling.max_interval``). Far fewer requests for big batches.
+                the list endpoint instead of polling each job: a job seen
+                finished is fetched once, and one the list has not shown for
+                ``polling.max_interval`` is polled on its own. Sweeps start
+                every ``polling.initial`` seconds and back off while nothing
+                finishes, never costing more requests than per-job polls. Far
+                fewer requests, and less lag, for big batches.
             **fields: Request fields for :meth:`submit`; ``auto_highlights``
                 defaults to ``True``.
 
