@@ -75,7 +75,7 @@ async def settle(predicate: Any, timeout: float) -> bool:
 
 
 async def run_batch_under_faults(
-    n: int, *, retry: ah.RetrySettings, seed: int
+    n: int, *, retry: ah.RetrySettings, seed: int, list_polling: bool = False
 ) -> tuple[FakeServer, list[ah.BatchResult], float, dict[str, int]]:
     """Transcribe ``n`` uploads through ``transcribe_many`` under 20 % faults; check leaks."""
     gc.collect()
@@ -90,7 +90,9 @@ async def run_batch_under_faults(
             api_key=KEY, base_url=server.base_url, timeout=0.3, retry=retry, polling=POLL
         )
         async with client:
-            results = await client.transcribe_all(sources, concurrency=64)
+            results = await client.transcribe_all(
+                sources, concurrency=64, list_polling=list_polling
+            )
         wall = time.monotonic() - started
         # Every pooled connection is closed by aclose(); the fake notices each hang-up
         # (a stalled handler only after its stall).
@@ -114,9 +116,11 @@ def report(label: str, n: int, server: FakeServer, results: list[ah.BatchResult]
     )
 
 
-async def check_idempotent(n: int, seed: int) -> None:
-    server, results, wall, leaks = await run_batch_under_faults(n, retry=RETRY, seed=seed)
-    report("idempotent_submit", n, server, results, wall, leaks)
+async def check_idempotent(n: int, seed: int, *, list_polling: bool = False) -> None:
+    server, results, wall, leaks = await run_batch_under_faults(
+        n, retry=RETRY, seed=seed, list_polling=list_polling
+    )
+    report(f"idempotent_submit list_polling={list_polling}", n, server, results, wall, leaks)
     assert [r.error for r in results if r.error is not None] == []
     assert all(r.transcript is not None and r.transcript.status is ah.TranscriptStatus.COMPLETED
                for r in results)
@@ -155,9 +159,18 @@ async def test_100_jobs_under_faults_default_settings() -> None:
     await check_default(100, seed=11)
 
 
+async def test_100_jobs_under_faults_list_polling() -> None:
+    await check_idempotent(100, seed=13, list_polling=True)
+
+
 @pytest.mark.chaos
 async def test_1000_jobs_under_faults_idempotent_submit() -> None:
     await check_idempotent(1000, seed=1000)
+
+
+@pytest.mark.chaos
+async def test_1000_jobs_under_faults_list_polling() -> None:
+    await check_idempotent(1000, seed=1002, list_polling=True)
 
 
 @pytest.mark.chaos
