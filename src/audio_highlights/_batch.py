@@ -177,7 +177,7 @@ class _ListPoller:
                 if anyio.current_time() - waiter.last_seen >= patience:
                     return False
         finally:
-            del self.waiters[transcript_id]
+            self.waiters.pop(transcript_id, None)
 
     def interval(self, idle_sweeps: int) -> float:
         """Seconds until the next sweep, after ``idle_sweeps`` sweeps in a row finished nothing.
