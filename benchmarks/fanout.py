@@ -5,7 +5,8 @@ The server is ``tests/fakeserver.py`` run in its own process: every job complete
 speed, and it counts the requests it receives. Each client runs in its own
 process too, so its CPU time and peak RSS are its own:
 
-1. ``ours``: ``AsyncClient.transcribe_all`` over distinct 10 KB in-memory sources;
+1. ``ours``: ``AsyncClient.transcribe_all`` over distinct 10 KB in-memory sources
+   (on asyncio, and once on Trio);
 2. ``assemblyai``: the official SDK's ``AsyncTranscriber.transcribe_group``;
 3. ``requests``: the seed's sequential recipe (upload, submit, poll every 3 s);
 4. ``bare``: a lower bound, not a client: bare httpx2 that knows the latency and
@@ -130,7 +131,7 @@ def run_ours(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
         failed = sum(1 for r in results if not r.ok)
         return {"failed": failed}
 
-    return measure(lambda: anyio.run(main))
+    return measure(lambda: anyio.run(main, backend=opts.get("backend", "asyncio")))
 
 
 def run_assemblyai(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
@@ -284,6 +285,12 @@ def main() -> None:
                 "ours",
                 n,
                 {"list": 1, "poll": {"initial": 0.25}},
+            ),
+            (
+                "audio-highlights on Trio, list_polling=True, PollSettings(initial=0.25)",
+                "ours",
+                n,
+                {"list": 1, "poll": {"initial": 0.25}, "backend": "trio"},
             ),
             (
                 "lower bound: bare httpx2, 8 connections, one GET per job at exactly +latency",
