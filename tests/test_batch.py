@@ -362,6 +362,13 @@ async def test_single_source_and_bad_limits_are_usage_errors() -> None:
         assert server.requests == []
 
 
+def _list_fault(**kw: Any) -> Fault:
+    fault = Fault(method="GET", times=1000, **kw)
+    # a plain path prefix would also match GET /v2/transcript/{id}
+    fault.matches = lambda method, path: method == "GET" and path == "/v2/transcript"  # type: ignore[method-assign]
+    return fault
+
+
 async def test_list_polling_uses_one_sweep_for_many_jobs() -> None:
     polling = ah.PollSettings(initial=0.1, multiplier=1.5, max_interval=5.0, timeout=10)
     async with serve_fake(complete_after=0.5) as server, client_for(server) as client:
@@ -380,22 +387,13 @@ async def test_list_polling_uses_one_sweep_for_many_jobs() -> None:
 async def test_list_polling_falls_back_to_per_job_polls_when_the_list_fails() -> None:
     polling = ah.PollSettings(initial=0.05, multiplier=1.5, max_interval=0.3, timeout=10)
     async with serve_fake(complete_after=0.2) as server, client_for(server) as client:
-        broken_list = Fault(method="GET", status=400, times=1000, body={"error": "nope"})
-        # a plain path prefix would also match GET /v2/transcript/{id}
-        broken_list.matches = lambda method, path: method == "GET" and path == "/v2/transcript"  # type: ignore[method-assign]
+        broken_list = _list_fault(status=400, body={"error": "nope"})
         server.faults.append(broken_list)
         got = await client.transcribe_all(
             [f"https://example.com/{i}" for i in range(5)], polling=polling, list_polling=True
         )
         assert all(r.ok for r in got)
         assert broken_list.hits >= 1
-
-
-def _list_fault(**kw: Any) -> Fault:
-    fault = Fault(method="GET", times=1000, **kw)
-    # a plain path prefix would also match GET /v2/transcript/{id}
-    fault.matches = lambda method, path: method == "GET" and path == "/v2/transcript"  # type: ignore[method-assign]
-    return fault
 
 
 async def test_list_polling_waits_on_listed_jobs_longer_than_max_interval() -> None:
