@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import logging
 import os
-import re
 import tempfile
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ from .._http import HTTPSession
 from ._asr import RecognizerUnavailable
 from ._audio import AudioDecodeError
 from ._model_files import ModelFilesError, whisper_base_dir
+from ._pipeline import JobRequest
 from ._settings import EngineSettings
 from ._ssrf import UrlRefused, check_fetch_url, is_public_address
 from ._store import Job, Store
@@ -30,8 +28,6 @@ from ._worker import WorkerCrashed, WorkerProcess
 __all__ = ["Runner", "prepare_recognizer"]
 
 logger = logging.getLogger("audio_highlights.engine")
-
-_PUNCT = re.compile(r"[^\w\s'-]+")
 
 
 def _fall_back(reason: str) -> tuple[str, str | None]:
@@ -73,32 +69,6 @@ def prepare_recognizer(settings: EngineSettings) -> tuple[str, str | None]:
         except Exception as exc:  # noqa: BLE001 - any hub failure just means "not available"
             hub_errors.append(str(exc))
     return _fall_back(f"{packaged_error}; no hub model either ({hub_errors[-1]})")
-
-
-def _apply_format(words: list[dict[str, Any]], punctuate: bool, format_text: bool) -> None:
-    for word in words:
-        text = word["text"]
-        if not punctuate:
-            text = _PUNCT.sub("", text)
-        if not format_text:
-            text = text.lower()
-        word["text"] = text
-
-
-def _highlights(words: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    from audio_highlights._models import Word
-
-    try:
-        module = importlib.import_module("._keyphrases", __package__)
-    except ImportError:
-        return {"status": "unavailable", "results": []}
-    try:
-        result = module.extract_highlights([Word.from_dict(w) for w in words])
-        out: dict[str, Any] = result.to_dict()
-    except Exception:
-        logger.exception("key phrase extraction failed")
-        return {"status": "unavailable", "results": []}
-    return out
 
 
 class Runner:
@@ -173,38 +143,22 @@ class Runner:
             path = self.settings.uploads_dir / upload
             if not path.is_file():
                 raise AudioDecodeError("the uploaded file no longer exists")
-            raw = await self._run_asr(process, path)
-        else:
-            path = await self._download(job.audio_url)
-            try:
-                raw = await self._run_asr(process, path)
-            finally:
-                path.unlink(missing_ok=True)
-        words: list[dict[str, Any]] = raw["words"]
-        _apply_format(
-            words,
-            job.params.get("punctuate") is not False,
-            job.params.get("format_text") is not False,
-        )
-        confidences = [w["confidence"] for w in words]
-        result: dict[str, Any] = {
-            "text": " ".join(w["text"] for w in words),
-            "words": [{**w, "speaker": None} for w in words],
-            "confidence": round(sum(confidences) / len(confidences), 4) if words else None,
-            "audio_duration": round(raw["audio_duration"]),
-            "language_code": "en_us",
-            "speech_model_used": (
-                "whisper-base" if raw["recognizer"] == "whisper" else "pocketsphinx"
-            ),
-        }
-        if job.params.get("auto_highlights"):
-            result["auto_highlights_result"] = await anyio.to_thread.run_sync(_highlights, words)
-        return result
+            return await self._run_job(process, job, path)
+        path = await self._download(job.audio_url)
+        try:
+            return await self._run_job(process, job, path)
+        finally:
+            path.unlink(missing_ok=True)
 
-    async def _run_asr(self, process: WorkerProcess, path: Path) -> dict[str, Any]:
-        out: dict[str, Any] = await process.call(
-            str(path), self.recognizer, self.model_dir, self._cpu_threads
+    async def _run_job(self, process: WorkerProcess, job: Job, path: Path) -> dict[str, Any]:
+        request = JobRequest(
+            path=str(path),
+            params=job.params,
+            recognizer=self.recognizer,
+            model_dir=self.model_dir,
+            cpu_threads=self._cpu_threads,
         )
+        out: dict[str, Any] = await process.call(request)
         return out
 
     async def _download(self, url: str) -> Path:

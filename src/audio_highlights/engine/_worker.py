@@ -15,11 +15,14 @@ import pickle
 import struct
 import subprocess
 import sys
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import anyio
 import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
+
+if TYPE_CHECKING:
+    from ._pipeline import JobRequest
 
 __all__ = ["WorkerCrashed", "WorkerProcess"]
 
@@ -31,7 +34,7 @@ class WorkerCrashed(RuntimeError):
 
 
 class WorkerProcess:
-    """One long-lived worker subprocess that runs :func:`recognize_file` calls in turn."""
+    """One long-lived worker subprocess that runs :func:`~._pipeline.run_job` calls in turn."""
 
     def __init__(self) -> None:
         self._process: anyio.abc.Process | None = None
@@ -52,8 +55,8 @@ class WorkerProcess:
         assert self._reader is not None
         return self._process, self._reader
 
-    async def call(self, *args: Any) -> Any:
-        """Run ``recognize_file(*args)`` in the worker and return its result.
+    async def call(self, request: JobRequest) -> Any:
+        """Run ``run_job(request)`` in the worker and return its result.
 
         An exception raised in the worker is re-raised here. If this call is
         cancelled the worker is killed (its work cannot be interrupted otherwise).
@@ -63,7 +66,7 @@ class WorkerProcess:
         """
         process, reader = await self._ensure()
         assert process.stdin is not None
-        payload = pickle.dumps(args)
+        payload = pickle.dumps(request)
         answered = False
         try:
             try:
@@ -115,7 +118,7 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
 
 
 def _serve_forever() -> None:
-    from ._asr import recognize_file
+    from ._pipeline import run_job
 
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -127,9 +130,9 @@ def _serve_forever() -> None:
         body = _read_exactly(requests, _HEADER.unpack(header)[0])
         if body is None:
             return
-        args = pickle.loads(body)  # noqa: S301 - the parent is the only writer
+        request = pickle.loads(body)  # noqa: S301 - the parent is the only writer
         try:
-            reply: tuple[bool, Any] = (True, recognize_file(*args))
+            reply: tuple[bool, Any] = (True, run_job(request))
         except Exception as exc:  # noqa: BLE001 - sent back to the parent, which re-raises
             reply = (False, exc)
         try:

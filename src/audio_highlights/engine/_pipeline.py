@@ -1,0 +1,102 @@
+"""One job's work inside a recognition worker process.
+
+The parent (:class:`~._runner.Runner`) finds the audio file, then hands a
+:class:`JobRequest` to a worker, which runs :func:`run_job`: recognise the
+speech, shape the words the way the request asked, and compute the features
+that need them (key phrases). Everything heavy happens here, in the worker, so
+the server's event loop only moves bytes. The reply is the transcript's result
+fields as plain, JSON-ready values.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from attrs import frozen
+
+from ._asr import recognize_file
+
+__all__ = ["JobRequest", "run_job"]
+
+logger = logging.getLogger("audio_highlights.engine")
+
+_PUNCT = re.compile(r"[^\w\s'-]+")
+
+
+@frozen(kw_only=True)
+class JobRequest:
+    """What a worker needs to run one job (crosses the process boundary by pickle).
+
+    Attributes:
+        path: The audio file (an upload, or a finished download).
+        params: The job's validated request fields.
+        recognizer: ``"whisper"`` or ``"pocketsphinx"``.
+        model_dir: The faster-whisper model directory (``None`` for pocketsphinx).
+        cpu_threads: Threads the recogniser may use.
+    """
+
+    path: str
+    params: Mapping[str, Any]
+    recognizer: str
+    model_dir: str | None
+    cpu_threads: int
+
+
+def _apply_format(words: list[dict[str, Any]], punctuate: bool, format_text: bool) -> None:
+    for word in words:
+        text = word["text"]
+        if not punctuate:
+            text = _PUNCT.sub("", text)
+        if not format_text:
+            text = text.lower()
+        word["text"] = text
+
+
+def _highlights(words: list[dict[str, Any]]) -> dict[str, Any]:
+    from .._models import Word
+
+    try:
+        from ._keyphrases import extract_highlights
+    except ImportError:
+        return {"status": "unavailable", "results": []}
+    try:
+        result = extract_highlights([Word.from_dict(w) for w in words])
+        out: dict[str, Any] = result.to_dict()
+    except Exception:
+        logger.exception("key phrase extraction failed")
+        return {"status": "unavailable", "results": []}
+    return out
+
+
+def run_job(request: JobRequest) -> dict[str, Any]:
+    """Recognise ``request.path`` and build the transcript's result fields.
+
+    Returns:
+        ``text``, ``words``, ``confidence``, ``audio_duration``, ``language_code``,
+        ``speech_model_used`` and, when asked for, ``auto_highlights_result``.
+
+    Raises:
+        AudioDecodeError: The file holds no decodable audio.
+        RecognizerUnavailable: No recognizer can be loaded.
+    """
+    params = request.params
+    raw = recognize_file(request.path, request.recognizer, request.model_dir, request.cpu_threads)
+    words: list[dict[str, Any]] = raw["words"]
+    _apply_format(
+        words, params.get("punctuate") is not False, params.get("format_text") is not False
+    )
+    confidences = [w["confidence"] for w in words]
+    result: dict[str, Any] = {
+        "text": " ".join(w["text"] for w in words),
+        "words": [{**w, "speaker": None} for w in words],
+        "confidence": round(sum(confidences) / len(confidences), 4) if words else None,
+        "audio_duration": round(raw["audio_duration"]),
+        "language_code": "en_us",
+        "speech_model_used": "whisper-base" if raw["recognizer"] == "whisper" else "pocketsphinx",
+    }
+    if params.get("auto_highlights"):
+        result["auto_highlights_result"] = _highlights(words)
+    return result
