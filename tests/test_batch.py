@@ -56,7 +56,7 @@ def assert_pool_clean(client: ah.AsyncClient) -> None:
     Reads httpcore2's pool internals: a cancelled request must not leave a
     connection marked active, or the pool would slowly fill with dead ones.
     """
-    pool = client._http._client._transport._pool  # type: ignore[attr-defined]
+    pool = client._api._http._client._transport._pool  # type: ignore[attr-defined]
     assert not pool._requests
     assert all(c.is_idle() or c.is_closed() for c in pool.connections)
 
@@ -424,10 +424,10 @@ async def test_list_polling_survives_waiters_leaving_during_a_slow_sweep() -> No
 
 
 def test_list_sweeps_back_off_for_few_jobs_and_not_for_many() -> None:
-    from audio_highlights._batch import _ListPoller, _Waiter
+    from audio_highlights._polling import ListSweeper, _Listed
 
-    poller = _ListPoller(None, ah.PollSettings(initial=0.5, multiplier=1.5, max_interval=10))  # type: ignore[arg-type]
-    poller.waiters["one"] = _Waiter(done=None, last_seen=0.0)  # type: ignore[arg-type]
+    poller = ListSweeper(None, ah.PollSettings(initial=0.5, multiplier=1.5, max_interval=10))  # type: ignore[arg-type]
+    poller.waiters["one"] = _Listed(changed=None, last_seen=0.0)  # type: ignore[arg-type]
     assert poller.interval(0) == 0.5
     assert poller.interval(3) == pytest.approx(0.5 * 1.5**3)
     assert poller.interval(50) == 10  # one job: like polling it alone

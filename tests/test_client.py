@@ -124,7 +124,7 @@ async def test_submit_fields_and_user_speech_models_win() -> None:
             speech_models=["universal-2"],
             punctuate=False,
             webhook_url=None,
-            custom_field={"x": 1},
+            extra={"custom_field": {"x": 1}},  # a field newer than the SDK
         )
         assert job.status is ah.TranscriptStatus.QUEUED
         request = server.jobs[job.id].request

@@ -4,7 +4,14 @@ Talks the AssemblyAI v2 transcription API (hosted, or the offline engine in
 :mod:`audio_highlights.engine`). Start with :class:`AsyncClient`.
 """
 
-from ._batch import BatchEvent, BatchEventKind, BatchProgress, BatchResult, BatchResults
+from ._batch import (
+    BatchEvent,
+    BatchEventKind,
+    BatchProgress,
+    BatchResult,
+    BatchResults,
+    BatchSources,
+)
 from ._client import DEFAULT_BASE_URL, DEFAULT_SPEECH_MODELS, AsyncClient
 from ._errors import (
     APIConnectionError,
@@ -28,12 +35,22 @@ from ._models import (
     AutoHighlightsResult,
     Highlight,
     PageDetails,
+    Segment,
     Timestamp,
     Transcript,
     TranscriptStatus,
     Word,
+    WordSearchMatch,
 )
-from ._settings import PollSettings, RetrySettings
+from ._options import (
+    CustomSpelling,
+    LanguageDetectionOptions,
+    RedactPiiAudioOptions,
+    SpeakerOptions,
+    TranscriptOptions,
+)
+from ._polling import StatusCallback
+from ._settings import DEFAULT, PollSettings, RetrySettings, Seconds, UseDefault
 from ._sources import ProgressCallback, Source
 from ._sync import Client
 from ._version import __version__
@@ -53,27 +70,39 @@ __all__ = [
     "BatchProgress",
     "BatchResult",
     "BatchResults",
+    "BatchSources",
     "Client",
+    "CustomSpelling",
+    "DEFAULT",
     "DEFAULT_BASE_URL",
     "DEFAULT_SPEECH_MODELS",
     "Highlight",
     "JobFailedError",
     "JobTimeoutError",
+    "LanguageDetectionOptions",
     "NotFoundError",
     "PageDetails",
     "PermissionDeniedError",
     "PollSettings",
     "ProgressCallback",
     "RateLimitError",
+    "RedactPiiAudioOptions",
     "RetrySettings",
+    "Seconds",
+    "Segment",
     "ServerError",
     "Source",
     "SourceError",
+    "SpeakerOptions",
+    "StatusCallback",
     "Timestamp",
     "Transcript",
+    "TranscriptOptions",
     "TranscriptStatus",
     "UploadError",
     "UsageError",
+    "UseDefault",
     "Word",
+    "WordSearchMatch",
     "__version__",
 ]

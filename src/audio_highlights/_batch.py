@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import inspect
-import logging
-import math
+import functools
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+)
+from typing import Any, ParamSpec
 
 import anyio
 import anyio.abc
@@ -27,25 +31,28 @@ import anyio.lowlevel
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import AudioHighlightsError, UsageError
-from ._models import Transcript
-from ._settings import PollSettings, Seconds, to_seconds
+from ._api import Requester
+from ._errors import UsageError
+from ._models import Transcript, TranscriptStatus
+from ._options import TranscriptOptions, merge_options
+from ._polling import ListSweeper, Poller, StatusWatch, call_back
+from ._settings import DEFAULT, PollSettings, Seconds, UseDefault
 from ._sources import Source, is_url
-
-if TYPE_CHECKING:
-    from ._client import AsyncClient, _UseDefault
-
-_log = logging.getLogger("audio_highlights")
-_TERMINAL = frozenset({"completed", "error"})
 
 __all__ = [
     "BatchEvent",
     "BatchEventKind",
+    "BatchOptions",
     "BatchProgress",
     "BatchResult",
     "BatchResults",
+    "BatchMethods",
+    "BatchSources",
+    "in_input_order",
     "run_batch",
 ]
+
+_P = ParamSpec("_P")
 
 
 @attrs.frozen(kw_only=True)
@@ -75,10 +82,15 @@ class BatchResult:
 class BatchEventKind(str, enum.Enum):
     """What happened to one item of a batch."""
 
+    UPLOADING = "uploading"
+    """The local source started uploading (only with ``status_events=True``)."""
     UPLOADED = "uploaded"
     """The local source was uploaded (never sent for URL sources)."""
     SUBMITTED = "submitted"
-    """The job was created; ``transcript_id`` is set."""
+    """The job was created; ``transcript_id`` and ``status`` (usually ``queued``) are set."""
+    STATUS = "status"
+    """The job's status changed while waiting, e.g. to ``processing``; ``status`` is
+    set (only with ``status_events=True``)."""
     COMPLETED = "completed"
     """The transcript is ready."""
     FAILED = "failed"
@@ -95,6 +107,8 @@ class BatchEvent:
         source: The source as given.
         transcript_id: The job id, once submitted.
         error: The failure, for ``FAILED`` events.
+        status: The job's status, once submitted (``SUBMITTED``, ``STATUS``,
+            ``COMPLETED``, and ``FAILED`` after the submit).
     """
 
     kind: BatchEventKind
@@ -102,6 +116,7 @@ class BatchEvent:
     source: Source
     transcript_id: str | None = None
     error: Exception | None = None
+    status: TranscriptStatus | None = None
 
 
 #: A progress callback: a plain function, or a coroutine function, taking a
@@ -133,143 +148,64 @@ class BatchResults(AsyncIterator[BatchResult]):
             raise StopAsyncIteration from None
 
 
-_LIST_PAGE = 200
+def _at_least_one(_: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise UsageError(f"{attribute.name} must be an int of at least 1, got {value!r}")
 
 
-@attrs.define
-class _Waiter:
-    done: anyio.Event
-    last_seen: float  # when a sweep last listed the job (or when waiting began)
+@attrs.frozen(kw_only=True)
+class BatchOptions:
+    """How a batch runs: the options of :meth:`AsyncClient.transcribe_many`, in one object.
 
-
-class _ListPoller:
-    """One task that learns about many jobs' completion from the list endpoint.
-
-    Each sweep pages through ``GET /v2/transcript`` (newest first, 200 a page)
-    until it has seen every job still waited for, so 1,000 jobs cost about
-    five requests a sweep instead of one poll each. List items carry no words
-    or highlights, so a job seen finished is still fetched once.
+    Attributes:
+        concurrency: Items in flight at once (uploading, submitted or polled).
+        max_concurrent_uploads: Of those, how many may upload at once; ``None``:
+            ``concurrency`` (the client's own upload limit still applies).
+        fail_fast: Cancel the rest on the first failed item and raise its
+            error from the ``async with``.
+        on_event: Called with a :class:`BatchEvent` as each item is uploaded,
+            submitted, completed or failed; may be async. It runs inside the
+            batch's tasks, so it should be quick; an error it raises stops the batch.
+        status_events: Also call ``on_event`` when an upload starts
+            (``UPLOADING``) and when a job's status changes while waiting
+            (``STATUS``, e.g. to ``processing``), for a per-item progress display.
+        timeout: Deadline of each item's wait (see :meth:`AsyncClient.wait`).
+        polling: Overrides the client's poll policy for this batch.
+        list_polling: Learn about completions from one shared sweep of the
+            list endpoint instead of polling each job: a job seen finished is
+            fetched once, and one the list has not shown for
+            ``polling.max_interval`` is polled on its own. Sweeps start every
+            ``polling.initial`` seconds and back off while nothing finishes,
+            never costing more requests than per-job polls: far fewer
+            requests, and less lag, for big batches.
+        options: Every job's request fields.
     """
 
-    def __init__(self, client: AsyncClient, settings: PollSettings) -> None:
-        self.client = client
-        self.settings = settings
-        self.waiters: dict[str, _Waiter] = {}
-        self.wakeup = anyio.Event()
-
-    async def finished(self, transcript_id: str, *, patience: float) -> bool:
-        """Wait until a sweep lists the job as finished.
-
-        Returns ``True`` then, or ``False`` once no sweep has listed the job
-        at all for ``patience`` seconds (a failing or hanging list, or a busy
-        account pushing it past the pages a sweep reads). A job that is listed
-        but still running is waited for as long as it takes.
-        """
-        waiter = _Waiter(done=anyio.Event(), last_seen=anyio.current_time())
-        self.waiters[transcript_id] = waiter
-        self.wakeup.set()
-        try:
-            while True:
-                with anyio.move_on_after(waiter.last_seen + patience - anyio.current_time()):
-                    await waiter.done.wait()
-                    return True
-                # The deadline moves on each time a sweep lists the job.
-                if anyio.current_time() - waiter.last_seen >= patience:
-                    return False
-        finally:
-            self.waiters.pop(transcript_id, None)
-
-    def interval(self, idle_sweeps: int) -> float:
-        """Seconds until the next sweep, after ``idle_sweeps`` sweeps in a row finished nothing.
-
-        Sweeps back off like one job's polls, up to a cap that keeps their
-        cost at or below polling each waiting job every ``max_interval``: a
-        sweep reads one page per 200 jobs, so with many jobs waiting the cap
-        stays at ``initial`` and a finished job is seen within it.
-        """
-        s = self.settings
-        waiting = max(len(self.waiters), 1)
-        pages = waiting // _LIST_PAGE + 1
-        cap = min(s.max_interval, max(s.initial, s.max_interval * pages / waiting))
-        return min(cap, s.initial * s.multiplier**idle_sweeps)
-
-    async def run(self) -> None:
-        idle_sweeps = 0
-        while True:
-            if not self.waiters:
-                self.wakeup = anyio.Event()
-                await self.wakeup.wait()
-                idle_sweeps = 0
-            await anyio.sleep(self.interval(idle_sweeps))
-            try:
-                finished = await self.sweep()
-            except AudioHighlightsError as exc:
-                # Waiters fall back to polling their job on their own, so a
-                # list that fails for a while only slows them down.
-                _log.debug("list sweep failed: %s", exc)
-                finished = 0
-            # Jobs of a batch tend to finish together: after one, look again soon.
-            idle_sweeps = 0 if finished else idle_sweeps + 1
-
-    async def sweep(self) -> int:
-        """Read the list once and wake the waiters of finished jobs; return how many."""
-        finished = 0
-        remaining = set(self.waiters)
-        params: dict[str, Any] = {"limit": _LIST_PAGE}
-        # Our jobs are among the newest; a few extra pages allow for others
-        # created by the same account meanwhile.
-        for _ in range(len(remaining) // _LIST_PAGE + 2):
-            if not remaining:
-                return finished
-            reply = await self.client._send("GET", "/v2/transcript", params=params)
-            data = reply.data if isinstance(reply.data, Mapping) else {}
-            items = data.get("transcripts")
-            if not isinstance(items, list) or not items:
-                return finished
-            for item in items:
-                if not isinstance(item, Mapping):
-                    continue
-                tid = item.get("id")
-                if tid in remaining:
-                    remaining.discard(tid)
-                    # The waiter may have given up while this page was in flight.
-                    waiter = self.waiters.get(tid)
-                    if waiter is None:
-                        continue
-                    waiter.last_seen = anyio.current_time()
-                    if item.get("status") in _TERMINAL:
-                        waiter.done.set()
-                        finished += 1
-            details = data.get("page_details")
-            prev_url = details.get("prev_url") if isinstance(details, Mapping) else None
-            if not isinstance(prev_url, str) or not prev_url:
-                return finished
-            # Only the query is used, so the key never goes to another host.
-            params = dict(parse_qsl(urlsplit(prev_url).query))
-        return finished
+    concurrency: int = attrs.field(default=64, validator=_at_least_one)
+    max_concurrent_uploads: int | None = attrs.field(default=None, validator=_at_least_one)
+    fail_fast: bool = False
+    on_event: BatchProgress | None = None
+    status_events: bool = False
+    timeout: Seconds | UseDefault | None = DEFAULT
+    polling: PollSettings | None = None
+    list_polling: bool = False
+    options: TranscriptOptions = attrs.Factory(TranscriptOptions)
 
 
 class _Batch:
-    def __init__(
-        self,
-        client: AsyncClient,
-        *,
-        upload_limiter: anyio.CapacityLimiter,
-        fail_fast: bool,
-        on_event: BatchProgress | None,
-        timeout: Seconds | _UseDefault | None,
-        polling: PollSettings | None,
-        fields: dict[str, Any],
-        poller: _ListPoller | None,
-    ) -> None:
-        self.client = client
+    def __init__(self, api: Requester, poller: Poller, options: BatchOptions) -> None:
+        self.api = api
         self.poller = poller
-        self.upload_limiter = upload_limiter
-        self.fail_fast = fail_fast
-        self.on_event = on_event
-        self.timeout = timeout
-        self.polling = polling
-        self.fields = fields
+        self.options = options
+        uploads = options.max_concurrent_uploads or options.concurrency
+        # The batch's own limiter, on top of the client's, so a batch can keep
+        # fewer uploads in flight than jobs.
+        self.upload_limiter = anyio.CapacityLimiter(uploads)
+        self.sweeper = (
+            ListSweeper(poller, options.polling or poller.settings)
+            if options.list_polling
+            else None
+        )
         self.failure: Exception | None = None
         self.group: anyio.abc.TaskGroup | None = None
         self.workers = 0  # started so far
@@ -282,13 +218,33 @@ class _Batch:
         if self.group is not None:
             self.group.cancel_scope.cancel()
 
-    async def emit(self, event: BatchEvent) -> None:
-        if self.on_event is None:
+    async def emit(
+        self,
+        kind: BatchEventKind,
+        index: int,
+        source: Source,
+        job: Transcript | None = None,
+        *,
+        status: TranscriptStatus | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        on_event = self.options.on_event
+        if on_event is None:
+            return
+        if kind in (BatchEventKind.UPLOADING, BatchEventKind.STATUS) and not (
+            self.options.status_events
+        ):
             return
         try:
-            outcome = self.on_event(event)
-            if inspect.isawaitable(outcome):
-                await outcome
+            event = BatchEvent(
+                kind=kind,
+                index=index,
+                source=source,
+                transcript_id=job.id if job is not None else None,
+                status=status or (job.status if job is not None else None),
+                error=error,
+            )
+            await call_back(on_event, event)
         except Exception as exc:
             # A failing callback is a bug in the caller's code, not a failed
             # item: stop the batch and raise it from the ``async with``.
@@ -300,7 +256,6 @@ class _Batch:
         self,
         items: MemoryObjectReceiveStream[tuple[int, Source]],
         results: MemoryObjectSendStream[BatchResult],
-        concurrency: int,
     ) -> None:
         """Start a worker if none is idle and the limit allows.
 
@@ -308,7 +263,7 @@ class _Batch:
         batches at once would otherwise start ``100 * concurrency`` tasks and
         stall the event loop doing so.
         """
-        if self.idle == 0 and self.workers < concurrency:
+        if self.idle == 0 and self.workers < self.options.concurrency:
             assert self.group is not None
             self.workers += 1
             self.idle += 1
@@ -320,7 +275,6 @@ class _Batch:
         send: MemoryObjectSendStream[tuple[int, Source]],
         items: MemoryObjectReceiveStream[tuple[int, Source]],
         results: MemoryObjectSendStream[BatchResult],
-        concurrency: int,
     ) -> None:
         # Holding ``results`` open until every source is handed out keeps the
         # result stream alive for workers not yet started.
@@ -328,12 +282,12 @@ class _Batch:
             if isinstance(sources, AsyncIterable):
                 index = 0
                 async for source in sources:
-                    self.spawn(items, results, concurrency)
+                    self.spawn(items, results)
                     await send.send((index, source))
                     index += 1
             else:
                 for index, source in enumerate(sources):
-                    self.spawn(items, results, concurrency)
+                    self.spawn(items, results)
                     # Unbuffered: this blocks until a worker is free, so the
                     # iterable is consumed only as fast as work gets done.
                     await send.send((index, source))
@@ -347,124 +301,87 @@ class _Batch:
             async for index, source in items:
                 self.idle -= 1
                 result = await self.run_one(index, source)
-                if result.error is not None and self.fail_fast:
+                if result.error is not None and self.options.fail_fast:
                     self.stop(result.error)
                     return
                 await results.send(result)
                 self.idle += 1
 
-    async def failed(self, index: int, source: Source, error: Exception) -> BatchResult:
-        await self.emit(
-            BatchEvent(kind=BatchEventKind.FAILED, index=index, source=source, error=error)
-        )
+    async def failed(
+        self, index: int, source: Source, error: Exception, job: Transcript | None = None
+    ) -> BatchResult:
+        await self.emit(BatchEventKind.FAILED, index, source, job, error=error)
         return BatchResult(index=index, source=source, error=error)
 
-    async def wait(self, job: Transcript) -> Transcript:
-        client = self.client
-        if self.poller is None or job.status.is_terminal:
-            return await client._wait(job, known=job, timeout=self.timeout, polling=self.polling)
-        # Imported here: _client imports this module.
-        from ._client import _UseDefault
+    async def wait(self, index: int, source: Source, job: Transcript) -> Transcript:
+        async def on_status(transcript: Transcript) -> None:
+            # Finished jobs are announced by COMPLETED and FAILED.
+            if not transcript.status.is_terminal:
+                await self.emit(BatchEventKind.STATUS, index, source, job, status=transcript.status)
 
-        settings = self.polling or client._poll
-        limit = settings.timeout if isinstance(self.timeout, _UseDefault) else self.timeout
-        limit = None if limit is None else to_seconds(limit)
-        start = anyio.current_time()
-        # A job the list stops showing for a poll interval's worth of time is
-        # polled on its own from then on, with what is left of its deadline.
-        with anyio.move_on_after(math.inf if limit is None else limit):
-            await self.poller.finished(job.id, patience=settings.max_interval)
-        left = None if limit is None else max(limit - (anyio.current_time() - start), 0.0)
-        return await client._wait(job, known=None, timeout=left, polling=self.polling)
+        watch = StatusWatch(on_status, status=job.status)
+        timeout = self.options.timeout
+        if self.sweeper is not None:
+            return await self.sweeper.wait(job, timeout=timeout, watch=watch)
+        return await self.poller.wait(
+            job, known=job, timeout=timeout, polling=self.options.polling, watch=watch
+        )
 
     # One bad item must not end a batch of thousands, whatever it raised: each
     # step's error is handed back in the item's result. Cancellation is not an
     # Exception and still passes through; callbacks run outside the ``try``s
     # so that their own errors are not mistaken for the item's.
     async def run_one(self, index: int, source: Source) -> BatchResult:
-        client = self.client
         if is_url(source):
             assert isinstance(source, str)
             audio_url = source
         else:
             try:
-                # The batch's own limiter, on top of the client's, so a batch
-                # can keep fewer uploads in flight than jobs.
                 async with self.upload_limiter:
-                    audio_url = await client.upload(source)
+                    await self.emit(BatchEventKind.UPLOADING, index, source)
+                    audio_url = await self.api.upload(source)
             except Exception as exc:  # noqa: BLE001
                 return await self.failed(index, source, exc)
-            await self.emit(BatchEvent(kind=BatchEventKind.UPLOADED, index=index, source=source))
+            await self.emit(BatchEventKind.UPLOADED, index, source)
         try:
-            job = await client.submit(audio_url, **self.fields)
+            job = await self.api.submit(audio_url, self.options.options)
         except Exception as exc:  # noqa: BLE001
             return await self.failed(index, source, exc)
-        await self.emit(
-            BatchEvent(
-                kind=BatchEventKind.SUBMITTED, index=index, source=source, transcript_id=job.id
-            )
-        )
+        await self.emit(BatchEventKind.SUBMITTED, index, source, job)
         try:
-            transcript = await self.wait(job)
+            transcript = await self.wait(index, source, job)
         except Exception as exc:  # noqa: BLE001
-            return await self.failed(index, source, exc)
-        await self.emit(
-            BatchEvent(
-                kind=BatchEventKind.COMPLETED,
-                index=index,
-                source=source,
-                transcript_id=transcript.id,
-            )
-        )
+            return await self.failed(index, source, exc, job)
+        await self.emit(BatchEventKind.COMPLETED, index, source, transcript)
         return BatchResult(index=index, source=source, transcript=transcript)
 
 
 @contextlib.asynccontextmanager
 async def run_batch(
-    client: AsyncClient,
-    sources: BatchSources,
-    *,
-    concurrency: int,
-    max_concurrent_uploads: int | None,
-    fail_fast: bool,
-    on_event: BatchProgress | None,
-    timeout: Seconds | _UseDefault | None,
-    polling: PollSettings | None,
-    fields: dict[str, Any],
-    list_polling: bool = False,
+    api: Requester, poller: Poller, sources: BatchSources, options: BatchOptions
 ) -> AsyncIterator[BatchResults]:
     """Run a batch for the duration of an ``async with``; see :meth:`AsyncClient.transcribe_many`.
 
     Raises:
-        UsageError: ``sources`` is a single source, or a limit is below 1.
+        UsageError: ``sources`` is a single source.
     """
     if isinstance(sources, (str, bytes, bytearray, memoryview, os.PathLike)):
         raise UsageError("sources must be an iterable of sources, not a single source")
     if not isinstance(sources, (Iterable, AsyncIterable)):
         raise UsageError(f"sources must be an iterable or async iterable, got {type(sources)!r}")
-    uploads = concurrency if max_concurrent_uploads is None else max_concurrent_uploads
-    if concurrency < 1 or uploads < 1:
-        raise UsageError("concurrency and max_concurrent_uploads must be at least 1")
-    batch = _Batch(
-        client,
-        upload_limiter=anyio.CapacityLimiter(uploads),
-        fail_fast=fail_fast,
-        on_event=on_event,
-        timeout=timeout,
-        polling=polling,
-        fields=fields,
-        poller=_ListPoller(client, polling or client._poll) if list_polling else None,
-    )
+    batch = _Batch(api, poller, options)
     item_send, item_receive = anyio.create_memory_object_stream[tuple[int, Source]](0)
-    result_send, result_receive = anyio.create_memory_object_stream[BatchResult](concurrency)
+    result_send, result_receive = anyio.create_memory_object_stream[BatchResult](
+        options.concurrency
+    )
     body_error: Exception | None = None
     # The streams close after the task group has finished, so no worker ever
     # sees a closed stream: cancellation is the only way they stop early.
     async with item_receive, result_receive, anyio.create_task_group() as group:
         batch.group = group
-        if batch.poller is not None:
-            group.start_soon(batch.poller.run)
-        group.start_soon(batch.feed, sources, item_send, item_receive, result_send, concurrency)
+        if batch.sweeper is not None:
+            group.start_soon(batch.sweeper.run)
+        group.start_soon(batch.feed, sources, item_send, item_receive, result_send)
         try:
             yield BatchResults(result_receive)
         # Taken out of the task group and re-raised below, so the caller sees
@@ -479,3 +396,93 @@ async def run_batch(
         raise body_error
     if batch.failure is not None:
         raise batch.failure
+
+
+def in_input_order(
+    many: Callable[_P, contextlib.AbstractAsyncContextManager[BatchResults]],
+) -> Callable[_P, Coroutine[Any, Any, list[BatchResult]]]:
+    """Turn ``transcribe_many`` into ``transcribe_all``, with exactly its arguments.
+
+    Derived rather than written again, so the two signatures cannot drift apart.
+    """
+
+    @functools.wraps(many)
+    async def transcribe_all(*args: _P.args, **kwargs: _P.kwargs) -> list[BatchResult]:
+        async with many(*args, **kwargs) as results:
+            out = [result async for result in results]
+        out.sort(key=lambda r: r.index)
+        return out
+
+    transcribe_all.__doc__ = """Like :meth:`transcribe_many`, but wait for all, in input order.
+
+        Takes the same arguments as :meth:`transcribe_many`.
+
+        Returns:
+            One :class:`BatchResult` per source, in the order of ``sources``.
+
+        Raises:
+            UsageError: ``sources`` is a single source, or an option is wrong.
+        """
+    return transcribe_all
+
+
+class BatchMethods:
+    """The batch entry points of :class:`AsyncClient` (documented there)."""
+
+    # Set by AsyncClient.__init__.
+    _api: Requester
+    _poller: Poller
+
+    def transcribe_many(
+        self,
+        /,
+        sources: BatchSources,
+        *,
+        options: TranscriptOptions | None = None,
+        concurrency: int = 64,
+        max_concurrent_uploads: int | None = None,
+        fail_fast: bool = False,
+        on_event: BatchProgress | None = None,
+        status_events: bool = False,
+        timeout: Seconds | UseDefault | None = DEFAULT,
+        polling: PollSettings | None = None,
+        list_polling: bool = False,
+        **fields: Any,
+    ) -> contextlib.AbstractAsyncContextManager[BatchResults]:
+        """Transcribe many sources concurrently; results arrive as each finishes.
+
+        Sources are pulled lazily, so a generator of 100,000 paths never
+        becomes 100,000 tasks. One failing item never stops the others: its
+        error is in its result. Leaving the ``async with`` early cancels what
+        is left; the client stays usable. The options are described on
+        :class:`BatchOptions`; ``options`` and ``**fields`` as for :meth:`submit`.
+
+        Example:
+            ```python
+            async with client.transcribe_many(paths, concurrency=64) as results:
+                async for r in results:
+                    print(r.index, r.error or r.transcript.highlights[:3])
+            ```
+
+        Returns:
+            An async context manager yielding a :class:`BatchResults`, an
+            async iterator of :class:`BatchResult` in completion order.
+
+        Raises:
+            UsageError: ``sources`` is a single source, a limit is below 1, or
+                a field name is unknown.
+        """
+        batch = BatchOptions(
+            concurrency=concurrency,
+            max_concurrent_uploads=max_concurrent_uploads,
+            fail_fast=fail_fast,
+            on_event=on_event,
+            status_events=status_events,
+            timeout=timeout,
+            polling=polling,
+            list_polling=list_polling,
+            options=merge_options(options, fields),
+        )
+        return run_batch(self._api, self._poller, sources, batch)
+
+    transcribe_all = in_input_order(transcribe_many)

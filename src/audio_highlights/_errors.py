@@ -99,16 +99,25 @@ class APIResponseError(AudioHighlightsError):
     Attributes:
         status_code: HTTP status of the response.
         body: Start of the response body, for diagnosis.
+        method: HTTP method of the request it answered.
+        url: URL of the request it answered.
     """
 
-    def __init__(self, message: str, *, status_code: int, body: str = "") -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, status_code: int, body: str = "", method: str = "", url: str = ""
+    ) -> None:
+        super().__init__(f"{method} {url}: {message}" if method else message)
         self.status_code = status_code
         self.body = body
+        self.method = method
+        self.url = url
 
 
 class APIStatusError(AudioHighlightsError):
     """The API answered with an HTTP error status.
+
+    Its message names the request that failed: ``GET https://.../v2/transcript/abc
+    -> 404: Transcript not found (request id ...)``.
 
     Attributes:
         status_code: The HTTP status.
@@ -116,6 +125,8 @@ class APIStatusError(AudioHighlightsError):
         request_id: The server's request id header, when it sent one.
         body: The decoded JSON body, or ``None`` when it was not JSON.
         retry_after: Seconds the server asked to wait, when it said.
+        method: HTTP method of the failed request.
+        url: URL of the failed request (no query string).
     """
 
     def __init__(
@@ -126,13 +137,19 @@ class APIStatusError(AudioHighlightsError):
         request_id: str | None = None,
         body: Any = None,
         retry_after: float | None = None,
+        method: str = "",
+        url: str = "",
     ) -> None:
         self.status_code = status_code
         self.message = message
         self.request_id = request_id
         self.body = body
         self.retry_after = retry_after
+        self.method = method
+        self.url = url
         text = f"{status_code}: {message}"
+        if method:
+            text = f"{method} {url} -> {text}"
         if request_id:
             text += f" (request id {request_id})"
         super().__init__(text)
@@ -213,6 +230,8 @@ def status_error(
     reason: str = "",
     request_id: str | None = None,
     retry_after: float | None = None,
+    method: str = "",
+    url: str = "",
 ) -> APIStatusError:
     """Build the :class:`APIStatusError` subclass that fits an error response."""
     message = ""
@@ -243,4 +262,6 @@ def status_error(
         request_id=request_id,
         body=body,
         retry_after=retry_after,
+        method=method,
+        url=url,
     )

@@ -14,7 +14,7 @@ from typing import Any
 import httpx2
 from attrs import frozen
 
-from ._errors import APIConnectionError, APITimeoutError
+from ._errors import APIConnectionError, APITimeoutError, UsageError
 
 __all__ = [
     "AsyncBaseTransport",
@@ -101,6 +101,10 @@ class HTTPSession:
         transport: httpx2.AsyncBaseTransport | None = None,
         trust_env: bool = True,
     ) -> None:
+        _check_kind("http_client", http_client, httpx2.AsyncClient, "httpx2.AsyncClient(...)")
+        _check_kind(
+            "transport", transport, httpx2.AsyncBaseTransport, "httpx2.AsyncHTTPTransport()"
+        )
         self._owned = http_client is None
         if http_client is None:
             http_client = httpx2.AsyncClient(
@@ -187,6 +191,17 @@ class HTTPSession:
                 peer = stream.get_extra_info("server_addr") if stream is not None else None
                 peer_ip = str(peer[0]) if isinstance(peer, tuple) and peer else None
                 yield response.status_code, peer_ip, chunks()
+
+
+def _check_kind(name: str, value: object, kind: type, example: str) -> None:
+    if value is None or isinstance(value, kind):
+        return
+    cls = type(value)
+    raise UsageError(
+        f"{name} must be an {kind.__module__}.{kind.__qualname__}, got "
+        f"{cls.__module__}.{cls.__qualname__}: this SDK runs on httpx2, the maintained fork of "
+        f"httpx with the same API (pip install httpx2, then pass {example})"
+    )
 
 
 @contextlib.contextmanager

@@ -19,10 +19,12 @@ __all__ = [
     "AutoHighlightsResult",
     "Highlight",
     "PageDetails",
+    "Segment",
     "Timestamp",
     "Transcript",
     "TranscriptStatus",
     "Word",
+    "WordSearchMatch",
 ]
 
 
@@ -118,6 +120,31 @@ class Timestamp:
         return {"start": self.start, "end": self.end}
 
 
+def _timed_text(data: Mapping[str, Any]) -> dict[str, Any]:
+    # What words, sentences, paragraphs and utterances all carry.
+    return {
+        "text": _opt_str(data.get("text")) or "",
+        "start": _opt_int(data.get("start")) or 0,
+        "end": _opt_int(data.get("end")) or 0,
+        "confidence": _opt_float(data.get("confidence")),
+        "speaker": _opt_str(data.get("speaker")),
+        "channel": _opt_str(data.get("channel")),
+    }
+
+
+def _timed_text_json(span: Word | Segment) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "text": span.text,
+        "start": span.start,
+        "end": span.end,
+        "confidence": span.confidence,
+        "speaker": span.speaker,
+    }
+    if span.channel is not None:
+        out["channel"] = span.channel
+    return out
+
+
 @frozen
 class Word:
     """A recognised word with its timing.
@@ -141,27 +168,110 @@ class Word:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Word:
         """Parse one entry of ``words``, tolerating missing fields."""
-        return cls(
-            text=_opt_str(data.get("text")) or "",
-            start=_opt_int(data.get("start")) or 0,
-            end=_opt_int(data.get("end")) or 0,
-            confidence=_opt_float(data.get("confidence")),
-            speaker=_opt_str(data.get("speaker")),
-            channel=_opt_str(data.get("channel")),
-        )
+        return cls(**_timed_text(data))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the API's JSON shape (``speaker`` is always present, as in the spec)."""
-        out: dict[str, Any] = {
-            "text": self.text,
-            "start": self.start,
-            "end": self.end,
-            "confidence": self.confidence,
-            "speaker": self.speaker,
-        }
-        if self.channel is not None:
-            out["channel"] = self.channel
+        return _timed_text_json(self)
+
+
+def _words(value: Any) -> list[Word]:
+    return [Word.from_dict(w) for w in _items(value) if isinstance(w, Mapping)]
+
+
+@frozen
+class Segment:
+    """A stretch of a transcript: a sentence, a paragraph, or a speaker's utterance.
+
+    Returned by :meth:`AsyncClient.sentences` and :meth:`AsyncClient.paragraphs`,
+    and found in :attr:`Transcript.utterances`.
+
+    Attributes:
+        text: What was said in it.
+        start: Start time in milliseconds.
+        end: End time in milliseconds.
+        confidence: Recognition confidence in 0..1, if the server gave one.
+        words: Its words, with their timings.
+        speaker: Speaker label (``"A"``, ``"B"``, ...) when speaker labels were
+            requested; always ``None`` for paragraphs.
+        channel: Audio channel, for multichannel transcripts.
+        translated_texts: Translations keyed by language code (utterances of a
+            transcript with translation), else ``None``.
+    """
+
+    text: str
+    start: int
+    end: int
+    confidence: float | None = None
+    words: list[Word] = field(factory=list)
+    speaker: str | None = None
+    channel: str | None = None
+    translated_texts: dict[str, str] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Segment:
+        """Parse a ``TranscriptSentence``, ``TranscriptParagraph`` or ``TranscriptUtterance``."""
+        translated = data.get("translated_texts")
+        return cls(
+            **_timed_text(data),
+            words=_words(data.get("words")),
+            translated_texts=(
+                {str(k): str(v) for k, v in translated.items()}
+                if isinstance(translated, Mapping)
+                else None
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API's JSON shape (``channel``/``translated_texts`` only when set)."""
+        out = _timed_text_json(self)
+        out["words"] = [w.to_dict() for w in self.words]
+        if self.translated_texts is not None:
+            out["translated_texts"] = dict(self.translated_texts)
         return out
+
+
+@frozen
+class WordSearchMatch:
+    """Where one searched word or phrase occurs, from :meth:`AsyncClient.word_search`.
+
+    Attributes:
+        text: The word or phrase searched for.
+        count: How many times it occurs.
+        timestamps: One entry per occurrence (ms), in time order.
+        indexes: Position of each occurrence's first word in :attr:`Transcript.words`.
+    """
+
+    text: str
+    count: int
+    timestamps: list[Timestamp] = field(factory=list)
+    indexes: list[int] = field(factory=list)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WordSearchMatch:
+        """Parse one entry of the word-search ``matches`` (timestamps are ``[start, end]``)."""
+        timestamps = [
+            Timestamp(start=_opt_int(ts[0]) or 0, end=_opt_int(ts[1]) or 0)
+            for ts in _items(data.get("timestamps"))
+            if isinstance(ts, (list, tuple)) and len(ts) >= 2
+        ]
+        indexes = [i for i in (_opt_int(x) for x in _items(data.get("indexes"))) if i is not None]
+        count = _opt_int(data.get("count"))
+        return cls(
+            text=_opt_str(data.get("text")) or "",
+            count=len(timestamps) if count is None else count,
+            timestamps=timestamps,
+            indexes=indexes,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API's JSON shape."""
+        return {
+            "text": self.text,
+            "count": self.count,
+            "timestamps": [[ts.start, ts.end] for ts in self.timestamps],
+            "indexes": list(self.indexes),
+        }
 
 
 @frozen
@@ -301,6 +411,8 @@ class Transcript:
         audio_url: The audio the job transcribes.
         text: The transcript text (``None`` until completed).
         words: Recognised words with ms timings (empty until completed).
+        utterances: Turn-by-turn utterances, when ``speaker_labels`` or
+            ``multichannel`` was requested (else empty).
         audio_duration: Length of the audio in seconds.
         confidence: Overall recognition confidence in 0..1.
         language_code: Language of the transcript.
@@ -316,6 +428,7 @@ class Transcript:
     audio_url: str | None = None
     text: str | None = None
     words: list[Word] = field(factory=list)
+    utterances: list[Segment] = field(factory=list)
     audio_duration: float | None = None
     confidence: float | None = None
     language_code: str | None = None
@@ -358,7 +471,12 @@ class Transcript:
         return cls(
             id=str(data.get("id") or ""),
             status=status,
-            words=[Word.from_dict(w) for w in _items(data.get("words")) if isinstance(w, Mapping)],
+            words=_words(data.get("words")),
+            utterances=[
+                Segment.from_dict(u)
+                for u in _items(data.get("utterances"))
+                if isinstance(u, Mapping)
+            ],
             auto_highlights_result=(
                 AutoHighlightsResult.from_dict(highlights)
                 if isinstance(highlights, Mapping)
@@ -382,6 +500,8 @@ class Transcript:
                 out[name] = value
         if self.words:
             out["words"] = [w.to_dict() for w in self.words]
+        if self.utterances:
+            out["utterances"] = [u.to_dict() for u in self.utterances]
         if self.auto_highlights_result is not None:
             out["auto_highlights_result"] = self.auto_highlights_result.to_dict()
         return out

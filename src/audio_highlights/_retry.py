@@ -1,10 +1,10 @@
 """Retry and backoff policies, built on tenacity.
 
-Two policies live here: resending a failed HTTP request
-(:func:`request_retrying`) and the interval between polls of a job
-(:class:`PollWait`). Both sleep with :func:`anyio.sleep`, so they work under
-Trio as well as asyncio, and both are built with ``reraise=True`` or an error
-callback so a :class:`tenacity.RetryError` never reaches the caller.
+The policy of resending a failed HTTP request (:func:`request_retrying`), and
+what counts as worth resending. It sleeps with :func:`anyio.sleep`, so it works
+under Trio as well as asyncio, and is built with ``reraise=True`` so a
+:class:`tenacity.RetryError` never reaches the caller. The interval between
+polls of a job is the polling layer's (``_polling.PollSchedule``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from ._errors import APIConnectionError, APIResponseError, APIStatusError
 from ._http import NotSentError
-from ._settings import PollSettings, RetrySettings
+from ._settings import RetrySettings
 
-__all__ = ["PollWait", "parse_retry_after", "request_retrying"]
+__all__ = ["is_transient", "parse_retry_after", "request_retrying"]
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -104,29 +104,3 @@ def request_retrying(settings: RetrySettings, *, creates_job: bool = False) -> A
         sleep=anyio.sleep,
         reraise=True,
     )
-
-
-class PollWait:
-    """The next poll interval: growing, jittered, bounded by the deadline.
-
-    Args:
-        settings: The poll policy.
-        deadline: Absolute :func:`anyio.current_time` by which waiting ends,
-            or ``None``.
-    """
-
-    def __init__(self, settings: PollSettings, deadline: float | None) -> None:
-        self._settings = settings
-        self._deadline = deadline
-        self.retry_after: float | None = None
-
-    def __call__(self, state: RetryCallState) -> float:
-        s = self._settings
-        base = min(s.max_interval, s.initial * s.multiplier ** (state.attempt_number - 1))
-        delay = base * random.uniform(1.0 - s.jitter, 1.0 + s.jitter)
-        if self.retry_after is not None:
-            delay = self.retry_after
-            self.retry_after = None
-        if self._deadline is not None:
-            delay = min(delay, max(0.0, self._deadline - anyio.current_time()))
-        return delay

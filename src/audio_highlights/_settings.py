@@ -7,13 +7,25 @@ and is stored as ``float`` seconds.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Final
 
 from attrs import field, frozen, validators
 
-__all__ = ["PollSettings", "RetrySettings", "Seconds", "to_seconds"]
+__all__ = ["DEFAULT", "PollSettings", "RetrySettings", "Seconds", "UseDefault", "to_seconds"]
 
 #: A duration: seconds as a number, or a timedelta.
 Seconds = float | int | timedelta
+
+
+class UseDefault:
+    """The type of :data:`DEFAULT`: "use the setting's own value" (``None`` means "none")."""
+
+    def __repr__(self) -> str:
+        return "<default>"
+
+
+#: Passed as ``timeout=`` (the default) to use ``PollSettings.timeout``.
+DEFAULT: Final = UseDefault()
 
 
 def to_seconds(value: Seconds) -> float:

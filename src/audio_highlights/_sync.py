@@ -1,32 +1,40 @@
 """The blocking facade: :class:`Client` runs an :class:`AsyncClient` on a private event loop.
 
 Every method forwards to the async client through an anyio blocking portal
-(an event loop in a background thread), so the logic exists once.
+(an event loop in a background thread), so the logic exists once; the
+methods themselves are derived from :class:`AsyncClient`'s, so their
+signatures do too.
+
+A blocking call is refused from code that runs *in* a coroutine (it would
+freeze that coroutine's event loop), but allowed from a notebook cell: Jupyter
+runs cells from its own event loop, yet a cell's top level is no coroutine,
+and the portal's loop is a thread of its own, so nothing deadlocks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
+import inspect
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from types import TracebackType
-from typing import Any, TypeVar
+from types import FrameType, TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from ._batch import BatchProgress, BatchResult, BatchSources
-from ._client import _DEFAULT, AsyncClient, _UseDefault
+from ._client import AsyncClient
 from ._errors import UsageError
-from ._models import Transcript, TranscriptStatus
-from ._settings import PollSettings, Seconds
-from ._sources import ProgressCallback, Source
 
 __all__ = ["Client"]
 
+_P = ParamSpec("_P")
 _T = TypeVar("_T")
 _DONE = object()
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_ASYNC_CODE = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+_LOOP_MODULES = ("asyncio", "trio", "anyio", "sniffio", "tornado", "uvloop")
 
 
 def _running_async_library() -> str | None:
@@ -49,13 +57,32 @@ def _running_async_library() -> str | None:
     return None
 
 
+def _called_from_a_coroutine(frame: FrameType | None) -> bool:
+    # Walk out of the SDK to the caller's code. A coroutine frame (or the
+    # event loop's own machinery, as for a loop callback) first means the
+    # call would block a loop from inside; a module's top level first means
+    # code run at top level, as a notebook cell is, even inside Jupyter's loop.
+    while frame is not None:
+        code = frame.f_code
+        if not os.path.abspath(code.co_filename).startswith(_PACKAGE):
+            if code.co_flags & _ASYNC_CODE:
+                return True
+            if code.co_name == "<module>":
+                return False
+            module = str(frame.f_globals.get("__name__", ""))
+            if module.split(".")[0] in _LOOP_MODULES:
+                return True
+        frame = frame.f_back
+    return True
+
+
 def _refuse_inside_event_loop() -> None:
-    # A blocking call on a running loop would freeze every other task on it.
     library = _running_async_library()
-    if library is not None:
+    if library is not None and _called_from_a_coroutine(sys._getframe(1)):
         raise UsageError(
-            f"audio_highlights.Client blocks, and this code runs inside a {library} event "
-            "loop: use audio_highlights.AsyncClient (await its methods) instead"
+            f"audio_highlights.Client blocks, and it was called from a coroutine on a running "
+            f"{library} event loop, which it would freeze: use audio_highlights.AsyncClient and "
+            "await its methods (in a notebook, top-level `await client.transcribe(...)` works)"
         )
 
 
@@ -84,12 +111,68 @@ def _iterate(portal: BlockingPortal, iterator: AsyncIterator[_T]) -> Iterator[_T
                 portal.call(close)
 
 
+def _blocking_doc(name: str, extra: str = "") -> str:
+    return (
+        f"Blocking :meth:`AsyncClient.{name}`: the same arguments and result.\n\n"
+        f"Callbacks it is given run on the client's background thread.{extra}"
+    )
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, _P], Awaitable[_T]],
+) -> Callable[Concatenate[Client, _P], _T]:
+    def call(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        _refuse_inside_event_loop()
+
+        async def run() -> _T:
+            return await method(self._async, *args, **kwargs)
+
+        return self._portal.call(run)
+
+    call.__name__ = call.__qualname__ = method.__name__
+    call.__doc__ = _blocking_doc(method.__name__)
+    return call
+
+
+def _blocking_iterator(
+    method: Callable[Concatenate[AsyncClient, _P], AsyncIterator[_T]],
+) -> Callable[Concatenate[Client, _P], Iterator[_T]]:
+    def call(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> Iterator[_T]:
+        _refuse_inside_event_loop()
+        return _iterate(self._portal, method(self._async, *args, **kwargs))
+
+    call.__name__ = call.__qualname__ = method.__name__
+    call.__doc__ = _blocking_doc(method.__name__, " It returns an iterator.")
+    return call
+
+
+def _blocking_batch(
+    method: Callable[
+        Concatenate[AsyncClient, _P], contextlib.AbstractAsyncContextManager[AsyncIterator[_T]]
+    ],
+) -> Callable[Concatenate[Client, _P], contextlib.AbstractContextManager[Iterator[_T]]]:
+    @contextlib.contextmanager
+    def call(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> Iterator[Iterator[_T]]:
+        _refuse_inside_event_loop()
+        batch = method(self._async, *args, **kwargs)
+        with self._portal.wrap_async_context_manager(batch) as results:
+            yield _iterate(self._portal, results)
+
+    call.__name__ = call.__qualname__ = method.__name__
+    call.__doc__ = _blocking_doc(
+        method.__name__, " It is a context manager yielding an iterator of results."
+    )
+    return call
+
+
 class Client:
     """A blocking client with the same methods as :class:`AsyncClient`, for scripts and notebooks.
 
     It runs an :class:`AsyncClient` on an event loop in a background thread;
-    use it as a context manager, or call :meth:`close`. It must not be used
-    inside a running event loop (use :class:`AsyncClient` there).
+    use it as a context manager, or call :meth:`close`. Each method takes the
+    arguments of its :class:`AsyncClient` twin. It works in Jupyter and
+    IPython cells; called from inside a coroutine it raises :class:`UsageError`
+    (use :class:`AsyncClient` there).
 
     Example:
         ```python
@@ -109,7 +192,7 @@ class Client:
         **options: Any other keyword argument of :class:`AsyncClient`.
 
     Raises:
-        UsageError: Called inside a running event loop, or an option is wrong.
+        UsageError: Called from inside a coroutine, or an option is wrong.
     """
 
     def __init__(
@@ -157,7 +240,7 @@ class Client:
             **engine_options: Passed to :func:`audio_highlights.engine.open_engine`.
 
         Raises:
-            UsageError: The engine extra is not installed, or called inside an event loop.
+            UsageError: The engine extra is not installed, or called from a coroutine.
         """
         _refuse_inside_event_loop()
         with contextlib.ExitStack() as stack:
@@ -194,130 +277,32 @@ class Client:
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncClient", "Client", 1)
 
-    def _call(self, func: Callable[..., Awaitable[_T]], *args: Any, **kwargs: Any) -> _T:
-        _refuse_inside_event_loop()
-
-        async def run() -> _T:
-            return await func(*args, **kwargs)
-
-        return self._portal.call(run)
-
-    # ------------------------------------------------------------------ requests
-
-    def upload(self, source: Source, *, on_progress: ProgressCallback | None = None) -> str:
-        """Upload audio or video and return its ``upload_url`` (see :meth:`AsyncClient.upload`).
-
-        ``on_progress`` is called on the background thread.
-        """
-        return self._call(self._async.upload, source, on_progress=on_progress)
-
-    def submit(self, audio_url: str, **fields: Any) -> Transcript:
-        """Create a transcription job and return it (see :meth:`AsyncClient.submit`)."""
-        return self._call(self._async.submit, audio_url, **fields)
-
-    def get(self, transcript_id: str | Transcript) -> Transcript:
-        """Fetch a transcript as it is now (see :meth:`AsyncClient.get`)."""
-        return self._call(self._async.get, transcript_id)
-
-    def delete(self, transcript_id: str | Transcript) -> Transcript:
-        """Delete a transcript's data on the server (see :meth:`AsyncClient.delete`)."""
-        return self._call(self._async.delete, transcript_id)
-
-    def wait(
-        self,
-        transcript_id: str | Transcript,
-        *,
-        timeout: Seconds | _UseDefault | None = _DEFAULT,
-        polling: PollSettings | None = None,
-    ) -> Transcript:
-        """Poll a job until it completes (see :meth:`AsyncClient.wait`)."""
-        return self._call(self._async.wait, transcript_id, timeout=timeout, polling=polling)
-
-    def transcribe(
-        self,
-        source: Source,
-        *,
-        timeout: Seconds | _UseDefault | None = _DEFAULT,
-        on_progress: ProgressCallback | None = None,
-        polling: PollSettings | None = None,
-        **fields: Any,
-    ) -> Transcript:
-        """Upload (unless a URL), submit and wait (see :meth:`AsyncClient.transcribe`)."""
-        return self._call(
-            self._async.transcribe,
-            source,
-            timeout=timeout,
-            on_progress=on_progress,
-            polling=polling,
-            **fields,
-        )
-
-    def list(
-        self,
-        *,
-        status: TranscriptStatus | str | None = None,
-        limit: int | None = None,
-        created_on: str | None = None,
-        before_id: str | None = None,
-        after_id: str | None = None,
-    ) -> Iterator[Transcript]:
-        """Iterate over transcripts, newest first, page by page (see :meth:`AsyncClient.list`)."""
-        _refuse_inside_event_loop()
-        pages = self._async.list(
-            status=status,
-            limit=limit,
-            created_on=created_on,
-            before_id=before_id,
-            after_id=after_id,
-        )
-        return _iterate(self._portal, pages)
-
-    @contextlib.contextmanager
-    def transcribe_many(
-        self,
-        sources: BatchSources,
-        *,
-        concurrency: int = 64,
-        on_event: BatchProgress | None = None,
-        **options: Any,
-    ) -> Iterator[Iterator[BatchResult]]:
-        """Transcribe many sources concurrently; iterate results as each finishes.
-
-        See :meth:`AsyncClient.transcribe_many` for the options. Sources and
-        ``on_event`` run on the background thread; leaving the ``with`` early
-        cancels what is left.
-
-        Example:
-            ```python
-            with ah.Client.embedded() as client:
-                with client.transcribe_many(["examples/audio/wildfires.mp3"]) as results:
-                    for r in results:
-                        print(r.index, r.error or r.transcript.highlights[:3])
-            ```
-        """
-        _refuse_inside_event_loop()
-        batch = self._async.transcribe_many(
-            sources, concurrency=concurrency, on_event=on_event, **options
-        )
-        with self._portal.wrap_async_context_manager(batch) as results:
-            yield _iterate(self._portal, results)
-
-    def transcribe_all(
-        self,
-        sources: BatchSources,
-        *,
-        concurrency: int = 64,
-        on_event: BatchProgress | None = None,
-        **options: Any,
-    ) -> builtins.list[BatchResult]:
-        """Transcribe many sources and return the results in input order.
-
-        See :meth:`AsyncClient.transcribe_all`.
-        """
-        return self._call(
-            self._async.transcribe_all,
-            sources,
-            concurrency=concurrency,
-            on_event=on_event,
-            **options,
-        )
+    upload = _blocking(AsyncClient.upload)
+    """Blocking :meth:`AsyncClient.upload` (``on_progress`` runs on the background thread)."""
+    audio_url_for = _blocking(AsyncClient.audio_url_for)
+    """Blocking :meth:`AsyncClient.audio_url_for`."""
+    submit = _blocking(AsyncClient.submit)
+    """Blocking :meth:`AsyncClient.submit`."""
+    get = _blocking(AsyncClient.get)
+    """Blocking :meth:`AsyncClient.get`."""
+    delete = _blocking(AsyncClient.delete)
+    """Blocking :meth:`AsyncClient.delete`."""
+    list = _blocking_iterator(AsyncClient.list)
+    """Blocking :meth:`AsyncClient.list`: an iterator, newest first, page by page."""
+    wait = _blocking(AsyncClient.wait)
+    """Blocking :meth:`AsyncClient.wait` (``on_status`` runs on the background thread)."""
+    transcribe = _blocking(AsyncClient.transcribe)
+    """Blocking :meth:`AsyncClient.transcribe`."""
+    transcribe_many = _blocking_batch(AsyncClient.transcribe_many)
+    """Blocking :meth:`AsyncClient.transcribe_many`: ``with client.transcribe_many(paths) as
+    results: for r in results: ...``; leaving the ``with`` early cancels what is left."""
+    transcribe_all = _blocking(AsyncClient.transcribe_all)
+    """Blocking :meth:`AsyncClient.transcribe_all`: results in input order."""
+    sentences = _blocking(AsyncClient.sentences)
+    """Blocking :meth:`AsyncClient.sentences`."""
+    paragraphs = _blocking(AsyncClient.paragraphs)
+    """Blocking :meth:`AsyncClient.paragraphs`."""
+    subtitles = _blocking(AsyncClient.subtitles)
+    """Blocking :meth:`AsyncClient.subtitles`."""
+    word_search = _blocking(AsyncClient.word_search)
+    """Blocking :meth:`AsyncClient.word_search`."""

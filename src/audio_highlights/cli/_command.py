@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import attrs
 import click
 from rich.console import Console
 
@@ -59,15 +60,7 @@ async def _run(
             [source for _, source in runnable],
             concurrency=concurrency,
             timeout=timeout,
-            on_event=lambda e: progress.on_event(
-                e.__class__(
-                    kind=e.kind,
-                    index=runnable[e.index][0],
-                    source=e.source,
-                    transcript_id=e.transcript_id,
-                    error=e.error,
-                )
-            ),
+            on_event=lambda e: progress.on_event(attrs.evolve(e, index=runnable[e.index][0])),
         ) as batch:
             async for r in batch:
                 index, source = runnable[r.index]

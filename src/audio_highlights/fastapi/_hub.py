@@ -16,8 +16,9 @@ import anyio
 import attrs
 
 from .._client import AsyncClient
-from .._errors import AudioHighlightsError, JobFailedError, NotFoundError, UsageError
+from .._errors import AudioHighlightsError, NotFoundError, UsageError
 from .._models import Transcript, TranscriptStatus
+from .._polling import settle
 from .._settings import PollSettings, Seconds
 from .._sources import Source, is_url
 
@@ -112,7 +113,11 @@ class CompletionHub:
             Whether a waiter was woken.
         """
         self.webhooks_received += 1
-        if status not in (TranscriptStatus.COMPLETED, TranscriptStatus.ERROR):
+        try:
+            finished = TranscriptStatus(status).is_terminal
+        except ValueError:
+            finished = False
+        if not finished:
             return False
         event = self._events.get(transcript_id)
         if event is None:
@@ -154,7 +159,7 @@ class CompletionHub:
         try:
             async with anyio.create_task_group() as tg:
 
-                async def settle(result: _Outcome) -> None:
+                async def finish(result: _Outcome) -> None:
                     nonlocal outcome
                     if outcome is None:
                         outcome = result
@@ -165,15 +170,16 @@ class CompletionHub:
                     try:
                         transcript = await client.get(tid)
                     except NotFoundError as exc:
-                        await settle(_Outcome(error=exc))
+                        await finish(_Outcome(error=exc))
                         return
                     except AudioHighlightsError:
                         # A transient failure leaves the job to the fallback poller.
                         return
-                    if transcript.status is TranscriptStatus.ERROR:
-                        await settle(_Outcome(error=JobFailedError(transcript)))
-                    elif transcript.status is TranscriptStatus.COMPLETED:
-                        await settle(_Outcome(transcript=transcript))
+                    if transcript.status.is_terminal:
+                        try:
+                            await finish(_Outcome(transcript=settle(transcript)))
+                        except AudioHighlightsError as exc:
+                            await finish(_Outcome(error=exc))
 
                 async def by_polling() -> None:
                     try:
@@ -183,9 +189,9 @@ class CompletionHub:
                             polling=self._fallback,
                         )
                     except AudioHighlightsError as exc:
-                        await settle(_Outcome(error=exc))
+                        await finish(_Outcome(error=exc))
                     else:
-                        await settle(_Outcome(transcript=polled))
+                        await finish(_Outcome(transcript=polled))
 
                 tg.start_soon(by_webhook)
                 tg.start_soon(by_polling)
@@ -218,7 +224,6 @@ class CompletionHub:
             timeout: Deadline of the wait.
             **fields: Other submit fields.
         """
-        audio_url = source if is_url(source) else await client.upload(source)
-        assert isinstance(audio_url, str)
+        audio_url = await client.audio_url_for(source)
         job = await client.submit(audio_url, **fields, **self.webhook_fields(webhook_url))
         return await self.wait(client, job, timeout=timeout)

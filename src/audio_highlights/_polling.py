@@ -1,0 +1,372 @@
+"""The polling layer: waiting for jobs to finish, over the request layer.
+
+Everything about waiting lives here:
+
+- what "finished" means (:func:`settle`: a terminal status, ``error`` raising
+  :class:`JobFailedError`), and what a deadline is (:func:`resolve_timeout`);
+- the wait schedule of one job (:class:`PollSchedule`: growing, jittered
+  intervals, ``Retry-After`` honoured, never past the deadline);
+- the per-job wait strategy (:meth:`Poller.wait`);
+- the list sweeper (:class:`ListSweeper`): one task that learns about many
+  jobs' completion from ``GET /v2/transcript``, for batches;
+- status callbacks (:class:`StatusWatch`): one call per change of status.
+
+It uses only :class:`~audio_highlights._api.Requester`'s public methods.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+import attrs
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if_result
+
+from ._api import LIST_PAGE_LIMIT, Requester, log, transcript_id
+from ._errors import (
+    APITimeoutError,
+    AudioHighlightsError,
+    JobFailedError,
+    JobTimeoutError,
+    RateLimitError,
+)
+from ._models import Transcript, TranscriptStatus
+from ._retry import is_transient
+from ._settings import PollSettings, Seconds, UseDefault, to_seconds
+
+__all__ = [
+    "ListSweeper",
+    "PollSchedule",
+    "Poller",
+    "StatusCallback",
+    "StatusWatch",
+    "call_back",
+    "resolve_timeout",
+    "settle",
+]
+
+#: Called as ``on_status(transcript)`` each time a job's status changes
+#: (``queued`` → ``processing`` → ``completed``); a plain function or a
+#: coroutine function. While a batch watches the list endpoint, the
+#: transcript is the list's summary (``id``, ``status``, ``audio_url``).
+StatusCallback = Callable[[Transcript], Awaitable[None] | None]
+
+_T = TypeVar("_T")
+
+# A last poll may overrun the deadline by this much, so that a job finishing
+# right at the deadline is still seen instead of reported as timed out.
+_LAST_POLL_GRACE = 0.5
+
+
+async def call_back(callback: Callable[[_T], Awaitable[None] | None], value: _T) -> None:
+    """Call a user callback that may be a plain function or a coroutine function."""
+    outcome = callback(value)
+    if inspect.isawaitable(outcome):
+        await outcome
+
+
+def settle(transcript: Transcript) -> Transcript:
+    """The outcome of a finished job: the transcript, or :class:`JobFailedError`.
+
+    Raises:
+        JobFailedError: The job ended with ``status: "error"``.
+    """
+    if transcript.status is TranscriptStatus.ERROR:
+        raise JobFailedError(transcript)
+    return transcript
+
+
+def resolve_timeout(timeout: Seconds | UseDefault | None, settings: PollSettings) -> float | None:
+    """A wait's deadline in seconds: ``timeout``, or the policy's when it is the default."""
+    if isinstance(timeout, UseDefault):
+        return settings.timeout
+    return None if timeout is None else to_seconds(timeout)
+
+
+class StatusWatch:
+    """Calls ``on_status`` once per change of one job's status.
+
+    Args:
+        on_status: The callback, or ``None`` (then this only tracks).
+        status: The status already known (and so not announced again).
+    """
+
+    def __init__(
+        self, on_status: StatusCallback | None, status: TranscriptStatus | None = None
+    ) -> None:
+        self._on_status = on_status
+        self.status = status
+
+    async def seen(self, transcript: Transcript) -> None:
+        """Record a look at the job; call back if its status changed."""
+        if transcript.status is self.status:
+            return
+        self.status = transcript.status
+        if self._on_status is not None:
+            await call_back(self._on_status, transcript)
+
+
+class PollSchedule:
+    """The next poll interval: growing, jittered, bounded by the deadline.
+
+    Args:
+        settings: The poll policy.
+        deadline: Absolute :func:`anyio.current_time` by which waiting ends,
+            or ``None``.
+    """
+
+    def __init__(self, settings: PollSettings, deadline: float | None) -> None:
+        self._settings = settings
+        self._deadline = deadline
+        self.retry_after: float | None = None
+
+    def __call__(self, state: RetryCallState) -> float:
+        s = self._settings
+        base = min(s.max_interval, s.initial * s.multiplier ** (state.attempt_number - 1))
+        delay = base * random.uniform(1.0 - s.jitter, 1.0 + s.jitter)
+        if self.retry_after is not None:
+            delay = self.retry_after
+            self.retry_after = None
+        if self._deadline is not None:
+            delay = min(delay, max(0.0, self._deadline - anyio.current_time()))
+        return delay
+
+
+class Poller:
+    """Waits for single jobs by polling ``GET /v2/transcript/{id}``.
+
+    Args:
+        api: The request layer.
+        settings: The default poll policy.
+    """
+
+    def __init__(self, api: Requester, settings: PollSettings) -> None:
+        self.api = api
+        self.settings = settings
+
+    async def wait(
+        self,
+        ref: str | Transcript,
+        *,
+        known: Transcript | None = None,
+        timeout: Seconds | UseDefault | None,
+        polling: PollSettings | None = None,
+        watch: StatusWatch | None = None,
+    ) -> Transcript:
+        """Poll a job until it finishes or the deadline passes.
+
+        Transient poll failures are retried until the deadline.
+
+        Args:
+            ref: The job.
+            known: The job as just seen (the submit's response): it counts as
+                the first look, saving a poll.
+            timeout: The deadline (see :func:`resolve_timeout`).
+            polling: Overrides the poll policy.
+            watch: Told of every look at the job.
+
+        Raises:
+            JobFailedError: The job ended in error.
+            JobTimeoutError: The deadline passed first.
+        """
+        settings = polling or self.settings
+        limit = resolve_timeout(timeout, settings)
+        tid = transcript_id(ref)
+        deadline = None if limit is None else anyio.current_time() + limit
+        schedule = PollSchedule(settings, deadline)
+        watch = watch or StatusWatch(None)
+        last: Transcript | None = None
+        pending = known
+
+        async def poll_once() -> Transcript:
+            nonlocal last, pending
+            if pending is not None:
+                last, pending = pending, None
+            else:
+                budget = (
+                    None
+                    if deadline is None
+                    else max(deadline - anyio.current_time(), _LAST_POLL_GRACE)
+                )
+                try:
+                    with anyio.fail_after(budget):
+                        last, schedule.retry_after = await self.api.poll(tid)
+                except TimeoutError as exc:
+                    if isinstance(exc, APITimeoutError):
+                        raise
+                    raise APITimeoutError(f"poll of {tid} hit the wait deadline") from exc
+                except RateLimitError as exc:
+                    schedule.retry_after = exc.retry_after
+                    raise
+            await watch.seen(last)
+            return last
+
+        retrying = AsyncRetrying(
+            sleep=anyio.sleep,
+            wait=schedule,
+            stop=lambda _: deadline is not None and anyio.current_time() >= deadline,
+            retry=(
+                retry_if_result(lambda t: not t.status.is_terminal)
+                | retry_if_exception(is_transient)
+            ),
+            retry_error_callback=lambda state: state,
+            reraise=True,
+        )
+        result: Transcript | RetryCallState = await retrying(poll_once)
+        if not isinstance(result, Transcript):
+            cause = result.outcome.exception() if result.outcome is not None else None
+            assert limit is not None
+            raise JobTimeoutError(tid, last.status if last else None, limit) from cause
+        return settle(result)
+
+
+@attrs.define
+class _Listed:
+    changed: anyio.Event  # set by a sweep when the job's listed status changed
+    last_seen: float  # when a sweep last listed the job (or when waiting began)
+    status: TranscriptStatus | None = None
+    item: Mapping[str, Any] | None = None
+
+
+class ListSweeper:
+    """One task that learns about many jobs' completion from the list endpoint.
+
+    Each sweep pages through ``GET /v2/transcript`` (newest first, 200 a page)
+    until it has seen every job still waited for, so 1,000 jobs cost about
+    five requests a sweep instead of one poll each. List items carry no words
+    or highlights, so a job seen finished is still fetched once.
+
+    Args:
+        poller: Fetches finished jobs, and waits for those the list loses sight of.
+        settings: The poll policy (sweep intervals, patience, deadlines).
+    """
+
+    def __init__(self, poller: Poller, settings: PollSettings) -> None:
+        self.poller = poller
+        self.settings = settings
+        self.waiters: dict[str, _Listed] = {}
+        self.wakeup = anyio.Event()
+
+    async def wait(
+        self, job: Transcript, *, timeout: Seconds | UseDefault | None, watch: StatusWatch
+    ) -> Transcript:
+        """Wait for a submitted job through the sweeps, then fetch it once.
+
+        A job the list stops showing for ``max_interval`` is polled on its own
+        from then on, with what is left of its deadline.
+
+        Raises:
+            JobFailedError: The job ended in error.
+            JobTimeoutError: The deadline passed first.
+        """
+        if job.status.is_terminal:
+            return await self.poller.wait(job, known=job, timeout=timeout, watch=watch)
+        limit = resolve_timeout(timeout, self.settings)
+        start = anyio.current_time()
+        with anyio.move_on_after(math.inf if limit is None else limit):
+            await self.finished(job.id, patience=self.settings.max_interval, watch=watch)
+        left = None if limit is None else max(limit - (anyio.current_time() - start), 0.0)
+        return await self.poller.wait(job, timeout=left, polling=self.settings, watch=watch)
+
+    async def finished(self, tid: str, *, patience: float, watch: StatusWatch) -> bool:
+        """Wait until a sweep lists the job as finished.
+
+        Returns ``True`` then, or ``False`` once no sweep has listed the job
+        at all for ``patience`` seconds (a failing or hanging list, or a busy
+        account pushing it past the pages a sweep reads). A job that is listed
+        but still running is waited for as long as it takes.
+        """
+        waiter = _Listed(changed=anyio.Event(), last_seen=anyio.current_time())
+        waiter.status = watch.status
+        self.waiters[tid] = waiter
+        self.wakeup.set()
+        try:
+            while True:
+                with anyio.move_on_after(waiter.last_seen + patience - anyio.current_time()):
+                    await waiter.changed.wait()
+                if waiter.changed.is_set():
+                    waiter.changed = anyio.Event()
+                    assert waiter.item is not None
+                    await watch.seen(Transcript.from_dict(waiter.item))
+                    if watch.status is not None and watch.status.is_terminal:
+                        return True
+                # The deadline moves on each time a sweep lists the job.
+                elif anyio.current_time() - waiter.last_seen >= patience:
+                    return False
+        finally:
+            self.waiters.pop(tid, None)
+
+    def interval(self, idle_sweeps: int) -> float:
+        """Seconds until the next sweep, after ``idle_sweeps`` sweeps in a row finished nothing.
+
+        Sweeps back off like one job's polls, up to a cap that keeps their
+        cost at or below polling each waiting job every ``max_interval``: a
+        sweep reads one page per 200 jobs, so with many jobs waiting the cap
+        stays at ``initial`` and a finished job is seen within it.
+        """
+        s = self.settings
+        waiting = max(len(self.waiters), 1)
+        pages = waiting // LIST_PAGE_LIMIT + 1
+        cap = min(s.max_interval, max(s.initial, s.max_interval * pages / waiting))
+        return min(cap, s.initial * s.multiplier**idle_sweeps)
+
+    async def run(self) -> None:
+        """Sweep while anyone waits, for ever (cancel it to stop)."""
+        idle_sweeps = 0
+        while True:
+            if not self.waiters:
+                self.wakeup = anyio.Event()
+                await self.wakeup.wait()
+                idle_sweeps = 0
+            await anyio.sleep(self.interval(idle_sweeps))
+            try:
+                finished = await self.sweep()
+            except AudioHighlightsError as exc:
+                # Waiters fall back to polling their job on their own, so a
+                # list that fails for a while only slows them down.
+                log.debug("list sweep failed: %s", exc)
+                finished = 0
+            # Jobs of a batch tend to finish together: after one, look again soon.
+            idle_sweeps = 0 if finished else idle_sweeps + 1
+
+    async def sweep(self) -> int:
+        """Read the list once and wake the waiters whose job changed; return how many finished."""
+        finished = 0
+        remaining = set(self.waiters)
+        # Our jobs are among the newest; a few extra pages allow for others
+        # created by the same account meanwhile.
+        budget = len(remaining) // LIST_PAGE_LIMIT + 2
+        pages = self.poller.api.pages({"limit": LIST_PAGE_LIMIT})
+        try:
+            async for items in pages:
+                for item in items:
+                    tid = item.get("id")
+                    if tid not in remaining:
+                        continue
+                    remaining.discard(tid)
+                    # The waiter may have given up while this page was in flight.
+                    waiter = self.waiters.get(tid)
+                    if waiter is not None:
+                        finished += self._listed(waiter, item)
+                budget -= 1
+                if not remaining or budget == 0:
+                    break
+        finally:
+            await pages.aclose()
+        return finished
+
+    @staticmethod
+    def _listed(waiter: _Listed, item: Mapping[str, Any]) -> bool:
+        waiter.last_seen = anyio.current_time()
+        try:
+            status = TranscriptStatus(item.get("status"))
+        except ValueError:
+            return False
+        if status is not waiter.status:
+            waiter.status, waiter.item = status, item
+            waiter.changed.set()
+        return status.is_terminal
