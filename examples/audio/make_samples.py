@@ -55,17 +55,17 @@ def onset(audio: np.ndarray) -> int:
     return int(loud[0]) if loud.size else 0
 
 
-def encode(audio: np.ndarray, path: Path) -> None:
+def encode(audio: np.ndarray, path: Path, rate: int = RATE, bit_rate: int = 48000) -> None:
     codec = "libmp3lame" if path.suffix == ".mp3" else "aac"
     with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=RATE, layout="mono")
-        stream.bit_rate = 48000
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        stream.bit_rate = bit_rate
         pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = RATE
+        frame.sample_rate = rate
         # The encoders want their own sample format and frame size.
         resampler = av.AudioResampler(
-            format=stream.codec_context.format, layout="mono", rate=RATE,
+            format=stream.codec_context.format, layout="mono", rate=rate,
             frame_size=stream.codec_context.frame_size or None,
         )
         for chunk in [*resampler.resample(frame), *resampler.resample(None)]:
