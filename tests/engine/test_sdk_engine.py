@@ -63,8 +63,8 @@ async def test_sdk_undecodable_upload_is_job_failed(server: Server) -> None:
 
 async def test_sdk_refused_field_is_bad_request(server: Server) -> None:
     async with ah.AsyncClient(base_url=server.url, polling=FAST) as client:
-        with pytest.raises(ah.BadRequestError, match="speaker_labels"):
-            await client.submit("https://example.com/a.mp3", speaker_labels=True)
+        with pytest.raises(ah.BadRequestError, match="sentiment_analysis"):
+            await client.submit("https://example.com/a.mp3", sentiment_analysis=True)
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])

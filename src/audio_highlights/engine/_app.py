@@ -48,19 +48,16 @@ _UNSUPPORTED_FLAGS = (
     "redact_pii",
     "redact_pii_audio",
     "sentiment_analysis",
-    "speaker_labels",
     "summarization",
 )
 _UNSUPPORTED_VALUES = (
     "audio_end_at",
     "audio_start_from",
     "speech_understanding",
-    "speakers_expected",
-    "speaker_options",
     "summary_model",
     "summary_type",
 )
-_FLAGS = ("auto_highlights", "punctuate", "format_text")
+_FLAGS = ("auto_highlights", "punctuate", "format_text", "speaker_labels")
 _STRINGS = ("webhook_url", "webhook_auth_header_name", "webhook_auth_header_value", "speech_model")
 
 
@@ -143,8 +140,42 @@ def _check_params(body: Any) -> dict[str, Any]:
         raise _BadRequest(f"webhook_url is not a valid URL ({exc})") from exc
     if webhook is not None and webhook_scheme not in ("http", "https"):
         raise _BadRequest("webhook_url must be an http or https URL")
-    keep = (*_FLAGS, *_STRINGS, "audio_url", "language_code", "speech_models")
+    _check_speaker_counts(body)
+    keep = (
+        *_FLAGS,
+        *_STRINGS,
+        "audio_url",
+        "language_code",
+        "speech_models",
+        "speakers_expected",
+        "speaker_options",
+    )
     return {name: body[name] for name in keep if body.get(name) is not None}
+
+
+def _check_speaker_counts(body: dict[str, Any]) -> None:
+    def count(name: str, value: Any) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise _BadRequest(f"{name} must be an integer")
+        if value is not None and value < 1:
+            raise _BadRequest(f"{name} must be at least 1")
+
+    count("speakers_expected", body.get("speakers_expected"))
+    options = body.get("speaker_options")
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise _BadRequest("speaker_options must be an object")
+    unknown = sorted(set(options) - {"min_speakers_expected", "max_speakers_expected"})
+    if unknown:
+        raise _BadRequest(f"speaker_options has unknown field {unknown[0]!r}")
+    low, high = options.get("min_speakers_expected"), options.get("max_speakers_expected")
+    count("speaker_options.min_speakers_expected", low)
+    count("speaker_options.max_speakers_expected", high)
+    if low is not None and high is not None and low > high:
+        raise _BadRequest(
+            "speaker_options.min_speakers_expected must not exceed max_speakers_expected"
+        )
 
 
 def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp:

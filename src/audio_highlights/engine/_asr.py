@@ -19,17 +19,9 @@ import numpy.typing as npt
 
 from ._audio import SAMPLE_RATE, decode_audio
 
-__all__ = ["START_SHIFT_MS", "RecognizerUnavailable", "recognize_file"]
+__all__ = ["RecognizerUnavailable", "recognize_audio", "recognize_file"]
 
 logger = logging.getLogger("audio_highlights.engine")
-
-# Whisper's cross-attention word alignment puts word starts early. Measured on
-# examples/audio (each sentence synthesised separately, so every sentence's first
-# onset is known to the sample): starts came out 125-281 ms early (median ~155 ms;
-# one 850 ms outlier at a VAD edge). Ends were close. A constant 120 ms shift,
-# clipped so a word keeps 20 ms and never overlaps the previous word, removes most
-# of the bias without reordering anything.
-START_SHIFT_MS = 120
 
 _models: dict[tuple[str, str], Any] = {}
 
@@ -70,7 +62,7 @@ def _sphinx_decoder() -> Any:
 
 
 def _join_pieces(raw: list[tuple[str, float, float, float]]) -> list[dict[str, Any]]:
-    """Turn whisper word pieces into words, in ms, start-bias corrected.
+    """Turn whisper word pieces into words, in ms (``_align`` refines the times).
 
     Whisper marks a new word with a leading space; a piece without one (``",000"``
     after ``"200"``) continues the previous word.
@@ -88,13 +80,7 @@ def _join_pieces(raw: list[tuple[str, float, float, float]]) -> list[dict[str, A
             prev["confidence"] = min(prev["confidence"], prob)
             continue
         words.append({"text": stripped, "start": start_ms, "end": end_ms, "confidence": prob})
-    prev_end = 0
     for word in words:
-        # Never shift a word past its own end (keep >= 20 ms of it) nor let it
-        # overlap the previous word.
-        start = min(word["start"] + START_SHIFT_MS, max(word["start"], word["end"] - 20))
-        word["start"] = min(max(start, prev_end), word["end"])
-        prev_end = word["end"]
         word["confidence"] = round(float(word["confidence"]), 4)
     return words
 
@@ -146,16 +132,37 @@ def _run_sphinx(audio: npt.NDArray[np.float32]) -> list[dict[str, Any]]:
     return words
 
 
-def recognize_file(
-    path: str, recognizer: str, model_dir: str | None, cpu_threads: int
-) -> dict[str, Any]:
-    """Decode ``path`` and recognise its speech (runs in a worker process).
+def recognize_audio(
+    audio: npt.NDArray[np.float32], recognizer: str, model_dir: str | None, cpu_threads: int
+) -> tuple[list[dict[str, Any]], str]:
+    """Recognise the speech in 16 kHz mono ``audio`` (runs in a worker process).
 
     Falls back from whisper to pocketsphinx, with a warning, when whisper cannot load.
 
     Returns:
-        ``{"words", "audio_duration", "recognizer", "elapsed"}``; ``words`` hold
-        ``text``/``start``/``end``/``confidence`` with ms ints.
+        The words (``text``/``start``/``end``/``confidence``, ms ints) and the
+        recognizer that produced them.
+
+    Raises:
+        RecognizerUnavailable: No recognizer can be loaded.
+    """
+    if recognizer == "whisper" and model_dir is not None:
+        try:
+            return _run_whisper(audio, model_dir, cpu_threads), "whisper"
+        except RecognizerUnavailable as exc:
+            message = f"{exc}; falling back to pocketsphinx"
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=1)
+    return _run_sphinx(audio), "pocketsphinx"
+
+
+def recognize_file(
+    path: str, recognizer: str, model_dir: str | None, cpu_threads: int
+) -> dict[str, Any]:
+    """Decode ``path`` and recognise its speech (see :func:`recognize_audio`).
+
+    Returns:
+        ``{"words", "audio_duration", "recognizer", "elapsed"}``.
 
     Raises:
         AudioDecodeError: The file holds no decodable audio.
@@ -163,19 +170,7 @@ def recognize_file(
     """
     began = time.perf_counter()
     audio = decode_audio(Path(path))
-    used = recognizer
-    if recognizer == "whisper" and model_dir is not None:
-        try:
-            words = _run_whisper(audio, model_dir, cpu_threads)
-        except RecognizerUnavailable as exc:
-            message = f"{exc}; falling back to pocketsphinx"
-            logger.warning(message)
-            warnings.warn(message, RuntimeWarning, stacklevel=1)
-            used = "pocketsphinx"
-            words = _run_sphinx(audio)
-    else:
-        used = "pocketsphinx"
-        words = _run_sphinx(audio)
+    words, used = recognize_audio(audio, recognizer, model_dir, cpu_threads)
     return {
         "words": words,
         "audio_duration": round(len(audio) / SAMPLE_RATE, 3),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,13 +30,15 @@ def _group(words: Sequence[Mapping[str, Any]], ends: Any) -> list[list[Mapping[s
 
 def _block(words: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     confidences = [float(w.get("confidence") or 0.0) for w in words]
+    speakers = Counter(w.get("speaker") for w in words if w.get("speaker") is not None)
     return {
         "text": " ".join(str(w["text"]) for w in words),
         "start": words[0]["start"],
         "end": words[-1]["end"],
         "confidence": round(sum(confidences) / len(confidences), 4),
         "words": [dict(w) for w in words],
-        "speaker": None,
+        # With speaker labels, the voice that said most of the block's words.
+        "speaker": speakers.most_common(1)[0][0] if speakers else None,
     }
 
 

@@ -76,6 +76,8 @@ _ECHOED = (
     "webhook_url",
     "webhook_auth_header_name",
     "speech_threshold",
+    "speaker_labels",
+    "speakers_expected",
 )
 
 
