@@ -96,7 +96,18 @@ def _decoder() -> Any:
     if decoder is None:
         from pocketsphinx import Decoder  # type: ignore[import-untyped,unused-ignore]
 
-        decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", lm=None)
+        # Narrower beams and 2 Gaussians per frame (default 4): alignment only
+        # follows one word sequence, and this is ~25 % faster at 1-2 ms of
+        # median start error (measured on examples/audio/conversations).
+        decoder = Decoder(
+            samprate=SAMPLE_RATE,
+            loglevel="FATAL",
+            lm=None,
+            beam=1e-20,
+            pbeam=1e-20,
+            wbeam=1e-15,
+            topn=2,
+        )
         _decoders["align"] = decoder
     return decoder
 
@@ -253,8 +264,16 @@ def _align_chunk(
     return out
 
 
-def align_words(audio: npt.NDArray[np.float32], words: list[dict[str, Any]]) -> dict[str, int]:
+def align_words(
+    audio: npt.NDArray[np.float32], words: list[dict[str, Any]], *, forced: bool = True
+) -> dict[str, int]:
     """Refine every word's ``start``/``end`` (ms) on ``audio``, in place.
+
+    Args:
+        audio: 16 kHz mono samples.
+        words: Words with ms times, in time order.
+        forced: Use forced alignment (its dictionary and acoustic model are
+            English); ``False`` only snaps on frame energy.
 
     Returns:
         ``{"aligned": n, "snapped": m}``: words placed by forced alignment, and
@@ -266,11 +285,12 @@ def align_words(audio: npt.NDArray[np.float32], words: list[dict[str, Any]]) -> 
     db = frame_db(audio)
     threshold = _silence_threshold(db)
     duration_ms = len(audio) * 1000 // SAMPLE_RATE
-    try:
-        decoder = _decoder()
-    except (ImportError, OSError, RuntimeError, ValueError) as exc:
-        logger.warning("forced alignment unavailable (%s); snapping on frame energy", exc)
-        decoder = None
+    decoder = None
+    if forced:
+        try:
+            decoder = _decoder()
+        except (ImportError, OSError, RuntimeError, ValueError) as exc:
+            logger.warning("forced alignment unavailable (%s); snapping on frame energy", exc)
     chunks = _chunks(words)
     # Cut between chunks at the quietest frame between their facing words' middles.
     cuts = [0]
