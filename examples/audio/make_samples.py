@@ -3,6 +3,10 @@
 Each sentence is synthesised separately and joined with 400 ms of silence, so
 the onset of every sentence's first word is known exactly; ``references.json``
 records the texts and those onsets (used to measure word-timing bias).
+
+``CLIPS`` are short clips for the engine's request-field tests (filler words and
+profanity, a Spanish recording); they are not benchmark material, so they are
+not in ``references.json``.
 """
 
 from __future__ import annotations
@@ -40,9 +44,22 @@ SAMPLES = {
 }
 
 
-def synth(text: str, out: Path) -> np.ndarray:
+# name: (espeak-ng voice, words per minute, text)
+CLIPS = {
+    "printer.mp3": (
+        "en-us", 160, "Um, the printer broke again. Uh, this damn thing is a piece of shit."
+    ),
+    "economia_es.mp3": (
+        "es", 140,
+        "Buenos días a todos. Hoy vamos a hablar de la economía de España "
+        "y del precio de la vivienda.",
+    ),
+}
+
+
+def synth(text: str, out: Path, voice: str = "en-us", rate: int = 160) -> np.ndarray:
     subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(out), text], check=True
+        ["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(out), text], check=True
     )
     with wave.open(str(out)) as w:
         assert w.getframerate() == RATE
@@ -96,6 +113,8 @@ def main() -> None:
                 "duration_s": round(len(joined) / RATE, 2),
                 "voice": "espeak-ng en-us, 160 wpm",
             }
+        for name, (voice, rate, text) in CLIPS.items():
+            encode(synth(text, Path(tmp) / "clip.wav", voice, rate), HERE / name)
     (HERE / "references.json").write_text(json.dumps(refs, indent=2) + "\n")
 
 
