@@ -220,16 +220,19 @@ def test_unknown_id_is_404(client: Any, path: str) -> None:
 
 
 def test_requests_recipe(server: Server) -> None:
+    # AssemblyAI's own "Identify highlights" recipe, unchanged but for the base URL.
     requests = pytest.importorskip("requests")
     with (AUDIO / "river_cleanup.mp3").open("rb") as f:
         upload_url = requests.post(f"{server.url}/v2/upload", data=f, timeout=30).json()[
             "upload_url"
         ]
-    tid = requests.post(
-        f"{server.url}/v2/transcript",
-        json={"audio_url": upload_url, "auto_highlights": True},
-        timeout=30,
-    ).json()["id"]
+    data = {
+        "audio_url": upload_url,
+        "speech_models": ["universal-3-pro", "universal-2"],
+        "language_detection": True,
+        "auto_highlights": True,
+    }
+    tid = requests.post(f"{server.url}/v2/transcript", json=data, timeout=30).json()["id"]
     deadline = time.monotonic() + 90
     while True:
         body = requests.get(f"{server.url}/v2/transcript/{tid}", timeout=30).json()
@@ -239,6 +242,33 @@ def test_requests_recipe(server: Server) -> None:
         time.sleep(0.5)  # the recipe polls every 3 s; tests are impatient
     assert body["status"] == "completed", body["error"]
     assert "river" in body["text"].lower()
+    assert body["language_code"] == "en"
+    assert 0.5 < body["language_confidence"] <= 1
+    highlights = body["auto_highlights_result"]["results"]
+    assert any("plastic" in h["text"] for h in highlights), highlights
+
+
+def test_official_sdk_everyday_config(server: Server) -> None:
+    aai = pytest.importorskip("assemblyai")
+    aai.settings.base_url = server.url
+    aai.settings.api_key = "unused-locally"
+    config = aai.TranscriptionConfig(
+        language_detection=True,
+        speaker_labels=True,
+        audio_start_from=4800,
+        word_boost=["river cleanup"],
+        boost_param="high",
+        filter_profanity=True,
+        auto_highlights=True,
+    )
+    t = aai.Transcriber().transcribe(str(AUDIO / "river_cleanup.mp3"), config=config)
+    assert t.status == aai.TranscriptStatus.completed, t.error
+    assert t.json_response["language_code"] == "en"
+    assert "river cleanup" in (t.text or "").lower()
+    assert "volunteers" not in (t.text or "").lower()
+    assert t.words and all(w.start >= 4800 for w in t.words)
+    assert t.auto_highlights is not None
+    assert any("plastic" in h.text for h in t.auto_highlights.results)
 
 
 def test_official_sdk(server: Server) -> None:

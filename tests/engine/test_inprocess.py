@@ -115,10 +115,11 @@ async def test_upload_too_large_is_413(engine: Any) -> None:
         ({"audio_url": "UPLOAD", "auto_highlights": "yes"}, "auto_highlights"),
         ({"audio_url": "UPLOAD", "speaker_labels": "yes"}, "speaker_labels"),
         ({"audio_url": "UPLOAD", "speakers_expected": 0}, "speakers_expected"),
-        ({"audio_url": "UPLOAD", "speaker_options": {"max_speakers": 2}}, "max_speakers"),
+        ({"audio_url": "UPLOAD", "speaker_options": {"max_speakers_expected": 0}}, "max_speakers"),
+        ({"audio_url": "UPLOAD", "content_safety": True}, "content_safety"),
         ({"audio_url": "UPLOAD", "summarization": True}, "summarization"),
         ({"audio_url": "UPLOAD", "redact_pii": True}, "redact_pii"),
-        ({"audio_url": "UPLOAD", "language_code": "de"}, "language_code"),
+        ({"audio_url": "UPLOAD", "language_code": "xx"}, "language_code"),
         ({"audio_url": "UPLOAD", "webhook_url": 3}, "webhook_url"),
         ([1, 2], "JSON object"),
     ],
@@ -141,6 +142,8 @@ async def test_bad_requests_are_400(engine: Any, body: Any, field: str) -> None:
             json={"audio_url": url, "speaker_labels": False, "unknown_thing": {"x": 1}},
         )
         assert ok.status_code == 200
+        assert ok.json()["ignored_fields"] == ["unknown_thing"]
+        assert ok.headers["x-ignored-fields"] == "unknown_thing"
 
 
 @pytest.mark.anyio

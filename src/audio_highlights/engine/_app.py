@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import _exports
+from ._params import ParamError, check_params
 from ._runner import Runner
 from ._settings import EngineSettings
 from ._ssrf import UrlRefused, check_fetch_url
@@ -32,33 +33,6 @@ _UPLOAD_PATH = re.compile(r"^/v2/upload/([0-9a-f]{32})$")
 _LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "embedded.audio-highlights"})
 _STATUSES = ("queued", "processing", "completed", "error")
 _CHUNK = 1 << 16
-
-# Features this engine cannot do: asking for them is an error, not a silent no-op.
-_UNSUPPORTED_FLAGS = (
-    "auto_chapters",
-    "content_safety",
-    "custom_topics",
-    "disfluencies",
-    "dual_channel",
-    "entity_detection",
-    "filter_profanity",
-    "iab_categories",
-    "language_detection",
-    "multichannel",
-    "redact_pii",
-    "redact_pii_audio",
-    "sentiment_analysis",
-    "summarization",
-)
-_UNSUPPORTED_VALUES = (
-    "audio_end_at",
-    "audio_start_from",
-    "speech_understanding",
-    "summary_model",
-    "summary_type",
-)
-_FLAGS = ("auto_highlights", "punctuate", "format_text", "speaker_labels")
-_STRINGS = ("webhook_url", "webhook_auth_header_name", "webhook_auth_header_value", "speech_model")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -99,83 +73,10 @@ def _base_url(request: Request) -> str:
 
 
 def _check_params(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise _BadRequest("the request body must be a JSON object")
-    audio_url = body.get("audio_url")
-    if audio_url is None:
-        raise _BadRequest("audio_url is required")
-    if not isinstance(audio_url, str) or not audio_url.strip():
-        raise _BadRequest("audio_url must be a non-empty string")
-    for name in _FLAGS + _UNSUPPORTED_FLAGS:
-        value = body.get(name)
-        if value is not None and not isinstance(value, bool):
-            raise _BadRequest(f"{name} must be a boolean")
-    for name in _UNSUPPORTED_FLAGS:
-        if body.get(name):
-            raise _BadRequest(f"{name} is not supported by the audio-highlights engine")
-    for name in _UNSUPPORTED_VALUES:
-        if body.get(name) not in (None, False):
-            raise _BadRequest(f"{name} is not supported by the audio-highlights engine")
-    for name in _STRINGS:
-        value = body.get(name)
-        if value is not None and not isinstance(value, str):
-            raise _BadRequest(f"{name} must be a string")
-    language = body.get("language_code")
-    if language is not None:
-        if not isinstance(language, str):
-            raise _BadRequest("language_code must be a string")
-        if language.lower() != "en" and not language.lower().startswith("en_"):
-            raise _BadRequest(
-                f"language_code {language!r} is not supported; the engine transcribes English"
-            )
-    models = body.get("speech_models")
-    if models is not None and (
-        not isinstance(models, list) or not all(isinstance(m, str) for m in models)
-    ):
-        raise _BadRequest("speech_models must be a list of strings")
-    webhook = body.get("webhook_url")
     try:
-        webhook_scheme = None if webhook is None else urlsplit(webhook).scheme
-    except ValueError as exc:  # urlsplit refuses some malformed URLs ("http://[::1")
-        raise _BadRequest(f"webhook_url is not a valid URL ({exc})") from exc
-    if webhook is not None and webhook_scheme not in ("http", "https"):
-        raise _BadRequest("webhook_url must be an http or https URL")
-    _check_speaker_counts(body)
-    keep = (
-        *_FLAGS,
-        *_STRINGS,
-        "audio_url",
-        "language_code",
-        "speech_models",
-        "speakers_expected",
-        "speaker_options",
-    )
-    return {name: body[name] for name in keep if body.get(name) is not None}
-
-
-def _check_speaker_counts(body: dict[str, Any]) -> None:
-    def count(name: str, value: Any) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise _BadRequest(f"{name} must be an integer")
-        if value is not None and value < 1:
-            raise _BadRequest(f"{name} must be at least 1")
-
-    count("speakers_expected", body.get("speakers_expected"))
-    options = body.get("speaker_options")
-    if options is None:
-        return
-    if not isinstance(options, dict):
-        raise _BadRequest("speaker_options must be an object")
-    unknown = sorted(set(options) - {"min_speakers_expected", "max_speakers_expected"})
-    if unknown:
-        raise _BadRequest(f"speaker_options has unknown field {unknown[0]!r}")
-    low, high = options.get("min_speakers_expected"), options.get("max_speakers_expected")
-    count("speaker_options.min_speakers_expected", low)
-    count("speaker_options.max_speakers_expected", high)
-    if low is not None and high is not None and low > high:
-        raise _BadRequest(
-            "speaker_options.min_speakers_expected must not exceed max_speakers_expected"
-        )
+        return check_params(body)
+    except ParamError as exc:
+        raise _BadRequest(str(exc)) from exc
 
 
 def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp:
@@ -260,7 +161,9 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
         )
         if created:
             runner.wake()
-        return JSONResponse(transcript_json(job))
+        ignored = params["_ignored_fields"]
+        headers = {"X-Ignored-Fields": ", ".join(ignored)} if ignored else None
+        return JSONResponse(transcript_json(job), headers=headers)
 
     async def listing(request: Request) -> Response:
         query = request.query_params

@@ -16,10 +16,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from attrs import frozen
 
 from ._audio import SAMPLE_RATE, decode_audio
 
-__all__ = ["RecognizerUnavailable", "recognize_audio", "recognize_file"]
+__all__ = [
+    "Decoding",
+    "RecognizerUnavailable",
+    "detect_language",
+    "load_recognizer",
+    "recognize_audio",
+    "recognize_file",
+    "speech_fraction",
+]
 
 logger = logging.getLogger("audio_highlights.engine")
 
@@ -28,6 +37,25 @@ _models: dict[tuple[str, str], Any] = {}
 
 class RecognizerUnavailable(RuntimeError):
     """The requested recognizer cannot be loaded in this environment."""
+
+
+@frozen(kw_only=True)
+class Decoding:
+    """How whisper decodes one job (pocketsphinx has no such options).
+
+    Attributes:
+        language: Whisper's language code (``"en"``, ``"es"`` ...).
+        beam_size: 1 for greedy decoding (``accuracy="fast"``), 5 for beam search.
+        hotwords: Words whisper is shown before every 30 s window (word boost, key terms).
+        initial_prompt: Text whisper is shown before the first window only.
+        temperature: The first sampling temperature (0: deterministic).
+    """
+
+    language: str = "en"
+    beam_size: int = 1
+    hotwords: str | None = None
+    initial_prompt: str | None = None
+    temperature: float = 0.0
 
 
 def _whisper_model(model_dir: str, cpu_threads: int) -> Any:
@@ -85,14 +113,22 @@ def _join_pieces(raw: list[tuple[str, float, float, float]]) -> list[dict[str, A
     return words
 
 
+def _temperatures(first: float) -> list[float]:
+    # whisper's fallback ladder (0.0, 0.2 ... 1.0), started at the requested temperature
+    return [first, *(t / 10 for t in range(2, 11, 2) if t / 10 > first)]
+
+
 def _run_whisper(
-    audio: npt.NDArray[np.float32], model_dir: str, cpu_threads: int
+    audio: npt.NDArray[np.float32], model_dir: str, cpu_threads: int, decoding: Decoding
 ) -> list[dict[str, Any]]:
     model = _whisper_model(model_dir, cpu_threads)
     segments, _info = model.transcribe(
         audio,
-        language="en",
-        beam_size=1,
+        language=decoding.language,
+        beam_size=decoding.beam_size,
+        hotwords=decoding.hotwords,
+        initial_prompt=decoding.initial_prompt,
+        temperature=_temperatures(decoding.temperature),
         word_timestamps=True,
         vad_filter=True,
     )
@@ -132,32 +168,95 @@ def _run_sphinx(audio: npt.NDArray[np.float32]) -> list[dict[str, Any]]:
     return words
 
 
+def load_recognizer(recognizer: str, model_dir: str | None, cpu_threads: int) -> str:
+    """Load the recognizer's model into this process's cache (a worker's warm-up).
+
+    Returns:
+        The recognizer that will run: ``"whisper"``, or ``"pocketsphinx"`` when
+        whisper cannot load (with the same warning a job would give).
+    """
+    if recognizer == "whisper" and model_dir is not None:
+        try:
+            _whisper_model(model_dir, cpu_threads)
+        except RecognizerUnavailable as exc:
+            _warn_fallback(exc)
+        else:
+            return "whisper"
+    _sphinx_decoder()
+    return "pocketsphinx"
+
+
+def _warn_fallback(exc: RecognizerUnavailable) -> None:
+    message = f"{exc}; falling back to pocketsphinx"
+    logger.warning(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+
+def detect_language(
+    audio: npt.NDArray[np.float32], model_dir: str, cpu_threads: int
+) -> list[tuple[str, float]]:
+    """Whisper's language probabilities for ``audio``'s first 30 s of speech, best first.
+
+    Raises:
+        RecognizerUnavailable: Whisper cannot be loaded.
+    """
+    model = _whisper_model(model_dir, cpu_threads)
+    _language, _probability, ranked = model.detect_language(audio, vad_filter=True)
+    return [(str(code), float(p)) for code, p in ranked]
+
+
+# Silero VAD as faster-whisper ships it, tuned to measure speech rather than to
+# cut chunks for recognition: short pauses count as silence, little padding.
+_SPEECH_VAD = {"min_silence_duration_ms": 200, "speech_pad_ms": 30}
+
+
+def speech_fraction(audio: npt.NDArray[np.float32]) -> float:
+    """The fraction of ``audio`` that is speech, 0..1 (Silero VAD)."""
+    if len(audio) == 0:
+        return 0.0
+    from faster_whisper.vad import (  # type: ignore[import-untyped,unused-ignore]
+        VadOptions,
+        get_speech_timestamps,
+    )
+
+    spans = get_speech_timestamps(audio, VadOptions(**_SPEECH_VAD))
+    speech = sum(int(s["end"]) - int(s["start"]) for s in spans)
+    return min(1.0, speech / len(audio))
+
+
 def recognize_audio(
-    audio: npt.NDArray[np.float32], recognizer: str, model_dir: str | None, cpu_threads: int
+    audio: npt.NDArray[np.float32],
+    recognizer: str,
+    model_dir: str | None,
+    cpu_threads: int,
+    decoding: Decoding | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """Recognise the speech in 16 kHz mono ``audio`` (runs in a worker process).
 
     Falls back from whisper to pocketsphinx, with a warning, when whisper cannot load.
 
     Returns:
-        The words (``text``/``start``/``end``/``confidence``, ms ints) and the
-        recognizer that produced them.
+        The words (``text``/``start``/``end``/``confidence``, ms ints from the start
+        of ``audio``) and the recognizer that produced them.
 
     Raises:
         RecognizerUnavailable: No recognizer can be loaded.
     """
+    decoding = decoding or Decoding()
     if recognizer == "whisper" and model_dir is not None:
         try:
-            return _run_whisper(audio, model_dir, cpu_threads), "whisper"
+            return _run_whisper(audio, model_dir, cpu_threads, decoding), "whisper"
         except RecognizerUnavailable as exc:
-            message = f"{exc}; falling back to pocketsphinx"
-            logger.warning(message)
-            warnings.warn(message, RuntimeWarning, stacklevel=1)
+            _warn_fallback(exc)
     return _run_sphinx(audio), "pocketsphinx"
 
 
 def recognize_file(
-    path: str, recognizer: str, model_dir: str | None, cpu_threads: int
+    path: str,
+    recognizer: str,
+    model_dir: str | None,
+    cpu_threads: int,
+    decoding: Decoding | None = None,
 ) -> dict[str, Any]:
     """Decode ``path`` and recognise its speech (see :func:`recognize_audio`).
 
@@ -170,7 +269,7 @@ def recognize_file(
     """
     began = time.perf_counter()
     audio = decode_audio(Path(path))
-    words, used = recognize_audio(audio, recognizer, model_dir, cpu_threads)
+    words, used = recognize_audio(audio, recognizer, model_dir, cpu_threads, decoding)
     return {
         "words": words,
         "audio_duration": round(len(audio) / SAMPLE_RATE, 3),

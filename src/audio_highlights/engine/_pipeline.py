@@ -1,17 +1,22 @@
 """One job's work inside a recognition worker process.
 
 The parent (:class:`~._runner.Runner`) finds the audio file, then hands a
-:class:`JobRequest` to a worker, which runs :func:`run_job`: recognise the
-speech, shape the words the way the request asked, and compute the features
-that need them (key phrases). Everything heavy happens here, in the worker, so
-the server's event loop only moves bytes. The reply is the transcript's result
-fields as plain, JSON-ready values.
+:class:`JobRequest` to a worker, which runs :func:`run_job` as a pipeline of
+stages: decode, cut (``audio_start_from``/``audio_end_at``), check the amount of
+speech (``speech_threshold``), choose the language (given, or detected), recognise,
+align the words on the audio (:mod:`._align`), shape them (:mod:`._text`), label
+speakers (:mod:`._diarize`), move them onto the file's timeline, and compute the
+features that need them (key phrases). Everything heavy happens here, in the
+worker, so the server's event loop only moves bytes. The reply is the
+transcript's result fields as plain, JSON-ready values.
+
+Before its first job a worker runs :func:`warm_up` (the parent sends a
+:class:`WarmUp` when the engine starts), so no job pays for loading models.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,14 +26,18 @@ import numpy.typing as npt
 from attrs import frozen
 
 from ._align import align_words
-from ._asr import recognize_audio
+from ._asr import Decoding, detect_language, load_recognizer, recognize_audio, speech_fraction
 from ._audio import SAMPLE_RATE, decode_audio
+from ._params import JobOptions, job_options
+from ._text import shape_words
 
-__all__ = ["JobRequest", "run_job"]
+__all__ = ["JobFailed", "JobRequest", "WarmUp", "run_job", "warm_up"]
 
 logger = logging.getLogger("audio_highlights.engine")
 
-_PUNCT = re.compile(r"[^\w\s'-]+")
+
+class JobFailed(RuntimeError):
+    """The job ends in ``error`` with this message (too little speech, unsure language ...)."""
 
 
 @frozen(kw_only=True)
@@ -41,6 +50,7 @@ class JobRequest:
         recognizer: ``"whisper"`` or ``"pocketsphinx"``.
         model_dir: The faster-whisper model directory (``None`` for pocketsphinx).
         cpu_threads: Threads the recogniser may use.
+        accuracy: The engine's ``accuracy`` setting (``"fast"`` or ``"accurate"``).
     """
 
     path: str
@@ -48,16 +58,109 @@ class JobRequest:
     recognizer: str
     model_dir: str | None
     cpu_threads: int
+    accuracy: str = "fast"
 
 
-def _apply_format(words: list[dict[str, Any]], punctuate: bool, format_text: bool) -> None:
-    for word in words:
-        text = word["text"]
-        if not punctuate:
-            text = _PUNCT.sub("", text)
-        if not format_text:
-            text = text.lower()
-        word["text"] = text
+@frozen(kw_only=True)
+class WarmUp:
+    """Load a worker's models before its first job.
+
+    Attributes:
+        recognizer: ``"whisper"`` or ``"pocketsphinx"``.
+        model_dir: The faster-whisper model directory (``None`` for pocketsphinx).
+        cpu_threads: Threads the recogniser may use.
+    """
+
+    recognizer: str
+    model_dir: str | None
+    cpu_threads: int
+
+
+def warm_up(request: WarmUp) -> str:
+    """Load the recogniser (and what key phrases need) into this worker process.
+
+    Returns:
+        The recognizer that will run (``"pocketsphinx"`` if whisper cannot load).
+    """
+    return load_recognizer(request.recognizer, request.model_dir, request.cpu_threads)
+
+
+Audio = npt.NDArray[np.float32]
+
+
+def _cut(audio: Audio, options: JobOptions) -> Audio:
+    start = options.start_ms * SAMPLE_RATE // 1000
+    end = None if options.end_ms is None else options.end_ms * SAMPLE_RATE // 1000
+    return audio[start:end]
+
+
+def _check_speech(audio: Audio, options: JobOptions) -> None:
+    if options.speech_threshold is None or options.speech_threshold <= 0:
+        return
+    fraction = speech_fraction(audio)
+    if fraction < options.speech_threshold:
+        # The hosted API's message, word for word.
+        raise JobFailed(
+            f"Audio speech threshold {fraction:.4f} is below the requested speech "
+            f"threshold value {float(options.speech_threshold)}"
+        )
+
+
+def _choose_language(
+    audio: Audio, request: JobRequest, options: JobOptions
+) -> tuple[str, str, float | None]:
+    """``(language_code to report, whisper's code, language_confidence)``."""
+    if options.whisper_language is not None:
+        assert options.language is not None
+        if options.whisper_language != "en" and request.recognizer != "whisper":
+            raise JobFailed("the pocketsphinx recognizer only transcribes English")
+        return options.language, options.whisper_language, None
+    if request.recognizer != "whisper" or request.model_dir is None:
+        return "en", "en", None
+    ranked = detect_language(audio, request.model_dir, request.cpu_threads)
+    code, confidence = ranked[0]
+    expected = options.expected_languages
+    if expected and code not in expected:
+        allowed = [(c, p) for c, p in ranked if c in expected]
+        if options.fallback_language is not None:
+            code = options.fallback_language
+            confidence = dict(ranked).get(code, 0.0)
+        elif allowed:
+            code, confidence = allowed[0]
+    threshold = options.confidence_threshold
+    if confidence < threshold:
+        # The hosted API's message, word for word.
+        raise JobFailed(
+            f"detected language '{code}', confidence {confidence:.4f}, is below the "
+            f"requested confidence threshold value of '{threshold}'"
+        )
+    return code, code, round(confidence, 4)
+
+
+# whisper-base writes filler words more often when its prompt has some.
+_FILLER_PROMPT = "Umm, let me think, uh, hmm... Okay, so, um, here's what I mean."
+
+
+def _decoding(options: JobOptions, language: str) -> Decoding:
+    prompt = options.initial_prompt
+    if options.disfluencies and language == "en":
+        prompt = f"{prompt} {_FILLER_PROMPT}" if prompt else _FILLER_PROMPT
+    return Decoding(
+        language=language,
+        beam_size=5 if options.accurate else 1,
+        hotwords=options.hotwords,
+        initial_prompt=prompt,
+        temperature=options.temperature,
+    )
+
+
+def _to_file_time(words: list[dict[str, Any]], offset_ms: int) -> None:
+    # Recognition saw the cut audio; report times on the file's own timeline,
+    # the way the hosted API reports them with audio_start_from.
+    if offset_ms:
+        for word in words:
+            word["start"] += offset_ms
+            word["end"] += offset_ms
 
 
 def _highlights(words: list[dict[str, Any]]) -> dict[str, Any]:
@@ -76,77 +179,100 @@ def _highlights(words: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _speaker_range(params: Mapping[str, Any], duration_s: float) -> tuple[int | None, int | None]:
-    options = params.get("speaker_options") or {}
-    low = options.get("min_speakers_expected")
-    high = options.get("max_speakers_expected")
+def _speaker_range(options: JobOptions, duration_s: float) -> tuple[int | None, int | None]:
+    high = options.max_speakers
     if high is None:
         # The hosted API's documented default ceiling: none up to 2 minutes,
         # 10 up to 10 minutes, 30 beyond.
         high = None if duration_s <= 120 else 10 if duration_s <= 600 else 30
-    return low, high
+    return options.min_speakers, high
 
 
 def _label_speakers(
-    audio: npt.NDArray[np.float32],
-    words: list[dict[str, Any]],
-    params: Mapping[str, Any],
-    cpu_threads: int,
-) -> list[dict[str, Any]]:
-    from ._diarize import diarize, utterances
+    audio: Audio, words: list[dict[str, Any]], options: JobOptions, cpu_threads: int
+) -> None:
+    from ._diarize import diarize
 
-    low, high = _speaker_range(params, len(audio) / SAMPLE_RATE)
+    low, high = _speaker_range(options, len(audio) / SAMPLE_RATE)
     diarize(
         audio,
         words,
-        speakers_expected=params.get("speakers_expected"),
+        speakers_expected=options.speakers_expected,
         min_speakers=low,
         max_speakers=high,
         cpu_threads=cpu_threads,
     )
-    return utterances(words)
 
 
 def run_job(request: JobRequest) -> dict[str, Any]:
     """Recognise ``request.path`` and build the transcript's result fields.
 
-    Stages: decode, recognise, align the words on the audio (whisper's own
-    times are refined by forced alignment), format, then, when asked for,
-    speaker labels and key phrases.
+    Stages: decode, cut, check the speech, choose the language, recognise, align
+    the words on the audio (whisper's own times are refined by forced alignment),
+    shape them, label speakers, move them onto the file's timeline, then key phrases.
 
     Returns:
         ``text``, ``words``, ``confidence``, ``audio_duration``, ``language_code``,
-        ``speech_model_used`` and, when asked for, ``utterances`` and
-        ``auto_highlights_result``.
+        ``language_confidence``, ``speech_model_used``, ``warnings`` and, when asked
+        for, ``utterances`` and ``auto_highlights_result``.
 
     Raises:
         AudioDecodeError: The file holds no decodable audio.
         RecognizerUnavailable: No recognizer can be loaded.
+        JobFailed: The request's conditions are not met (speech threshold,
+            language confidence threshold).
     """
-    params = request.params
+    options = job_options(request.params, accuracy=request.accuracy)
     audio = decode_audio(Path(request.path))
-    words, used = recognize_audio(audio, request.recognizer, request.model_dir, request.cpu_threads)
-    if used == "whisper":
-        align_words(audio, words)
-    _apply_format(
-        words, params.get("punctuate") is not False, params.get("format_text") is not False
+    clip = _cut(audio, options)
+    _check_speech(clip, options)
+    language_code, language, confidence = _choose_language(clip, request, options)
+    words, used = recognize_audio(
+        clip,
+        request.recognizer,
+        request.model_dir,
+        request.cpu_threads,
+        _decoding(options, language),
     )
+    if used == "whisper":
+        # pocketsphinx's dictionary and acoustic model are English
+        align_words(clip, words, forced=language == "en")
+    words = shape_words(words, options, language)
     for word in words:
         word["speaker"] = None
-    result: dict[str, Any] = {}
-    if params.get("speaker_labels"):
-        result["utterances"] = _label_speakers(audio, words, params, request.cpu_threads)
+    if options.speaker_labels:
+        _label_speakers(clip, words, options, request.cpu_threads)
+    _to_file_time(words, options.start_ms)
     confidences = [w["confidence"] for w in words]
-    result.update(
-        {
-            "text": " ".join(w["text"] for w in words),
-            "words": words,
-            "confidence": round(sum(confidences) / len(confidences), 4) if words else None,
-            "audio_duration": round(len(audio) / SAMPLE_RATE),
-            "language_code": "en_us",
-            "speech_model_used": "whisper-base" if used == "whisper" else "pocketsphinx",
-        }
-    )
-    if params.get("auto_highlights"):
-        result["auto_highlights_result"] = _highlights(words)
+    warnings: list[str] = []
+    result: dict[str, Any] = {
+        "text": " ".join(w["text"] for w in words),
+        "words": words,
+        "confidence": round(sum(confidences) / len(confidences), 4) if words else None,
+        "audio_duration": round(len(audio) / SAMPLE_RATE),
+        "language_code": language_code,
+        "language_confidence": confidence,
+        "speech_model_used": "whisper-base" if used == "whisper" else "pocketsphinx",
+        "warnings": warnings,
+    }
+    if options.speaker_labels:
+        from ._diarize import utterances
+
+        result["utterances"] = utterances(words)
+    if options.auto_highlights:
+        if language == "en":
+            result["auto_highlights_result"] = _highlights(words)
+        else:
+            # Documented hosted behaviour for a detected language a feature does
+            # not support: the transcript completes and the feature is omitted.
+            result["auto_highlights_result"] = None
+            warnings.append(
+                f"auto_highlights was omitted: key phrases need English, the detected "
+                f"language is '{language_code}'"
+            )
+    if options.filter_profanity and language != "en":
+        warnings.append(
+            f"filter_profanity was not applied: its word list is English, the detected "
+            f"language is '{language_code}'"
+        )
     return result

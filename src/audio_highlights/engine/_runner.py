@@ -18,7 +18,7 @@ from .._http import HTTPSession
 from ._asr import RecognizerUnavailable
 from ._audio import AudioDecodeError
 from ._model_files import ModelFilesError, whisper_base_dir
-from ._pipeline import JobRequest
+from ._pipeline import JobFailed, JobRequest, WarmUp
 from ._settings import EngineSettings
 from ._ssrf import UrlRefused, check_fetch_url, is_public_address
 from ._store import Job, Store
@@ -102,9 +102,10 @@ class Runner:
             task_status.started()
 
     async def _worker(self) -> None:
-        # One subprocess per worker loop, started on first use and stopped with it.
+        # One subprocess per worker loop, started with the engine and stopped with it.
         process = WorkerProcess()
         try:
+            await self._warm_up(process)
             while True:
                 job = await anyio.to_thread.run_sync(self.store.claim_next)
                 if job is None:
@@ -116,6 +117,17 @@ class Runner:
         finally:
             await process.aclose()
 
+    async def _warm_up(self, process: WorkerProcess) -> None:
+        # Load the models now, so the first job does not wait for them.
+        warm = WarmUp(
+            recognizer=self.recognizer, model_dir=self.model_dir, cpu_threads=self._cpu_threads
+        )
+        try:
+            await process.call(warm)
+        except (RecognizerUnavailable, WorkerCrashed) as exc:
+            # Jobs report it (or recover, for a crash) when they run.
+            logger.warning("recognition worker warm-up failed: %s", exc)
+
     async def _process(self, job: Job, process: WorkerProcess) -> None:
         status, result, error = "error", None, None
         try:
@@ -123,6 +135,7 @@ class Runner:
             status = "completed"
         except (
             AudioDecodeError,
+            JobFailed,
             UrlRefused,
             RecognizerUnavailable,
             WorkerCrashed,
@@ -157,6 +170,7 @@ class Runner:
             recognizer=self.recognizer,
             model_dir=self.model_dir,
             cpu_threads=self._cpu_threads,
+            accuracy=self.settings.accuracy,
         )
         out: dict[str, Any] = await process.call(request)
         return out

@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio
 
-from ._settings import EngineSettings
+from ._settings import ACCURACIES, EngineSettings
 
 __all__ = ["serve_main"]
 
@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--recognizer", choices=("whisper", "pocketsphinx"), default="whisper")
     p.add_argument("--model-dir", help="a faster-whisper model directory to use")
+    p.add_argument(
+        "--accuracy",
+        choices=ACCURACIES,
+        default="fast",
+        help="whisper decoding: fast (greedy, default) or accurate (beam search, ~1.4x slower)",
+    )
     p.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     return p
 
@@ -84,6 +90,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         return 2
     options: dict[str, Any] = {
         "recognizer": args.recognizer,
+        "accuracy": args.accuracy,
         "api_key": args.api_key or None,
         "allow_url_hosts": args.allow_url_host,
     }

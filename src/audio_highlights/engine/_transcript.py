@@ -63,6 +63,17 @@ _DEFAULTS: dict[str, Any] = {
     "entities": None,
     "speech_threshold": None,
     "throttled": None,
+    "word_boost": [],
+    "boost_param": None,
+    "keyterms_prompt": None,
+    "prompt": None,
+    "temperature": None,
+    "remove_audio_tags": None,
+    "language_detection_options": None,
+    # Engine additions: request fields it did not know, and notes such as a
+    # feature omitted for the detected language. Never silent.
+    "ignored_fields": [],
+    "warnings": [],
 }
 
 # Request parameters echoed back into the transcript.
@@ -70,14 +81,28 @@ _ECHOED = (
     "speech_models",
     "speech_model",
     "language_code",
+    "language_detection",
+    "language_confidence_threshold",
+    "language_detection_options",
     "punctuate",
     "format_text",
+    "disfluencies",
+    "filter_profanity",
+    "custom_spelling",
+    "word_boost",
+    "boost_param",
+    "keyterms_prompt",
+    "prompt",
+    "temperature",
+    "remove_audio_tags",
+    "audio_start_from",
+    "audio_end_at",
     "auto_highlights",
+    "speaker_labels",
+    "speakers_expected",
     "webhook_url",
     "webhook_auth_header_name",
     "speech_threshold",
-    "speaker_labels",
-    "speakers_expected",
 )
 
 
@@ -94,8 +119,11 @@ def transcript_json(job: Job) -> dict[str, Any]:
     out["created"] = job.created
     out["completed"] = job.completed
     out["error"] = job.error
+    out["ignored_fields"] = list(job.params.get("_ignored_fields", []))
+    request_warnings = list(job.params.get("_warnings", []))
     if job.result:
         out.update(job.result)
+    out["warnings"] = request_warnings + list((job.result or {}).get("warnings", []))
     return out
 
 

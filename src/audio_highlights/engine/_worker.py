@@ -22,7 +22,7 @@ import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 if TYPE_CHECKING:
-    from ._pipeline import JobRequest
+    from ._pipeline import JobRequest, WarmUp
 
 __all__ = ["WorkerCrashed", "WorkerProcess"]
 
@@ -34,7 +34,10 @@ class WorkerCrashed(RuntimeError):
 
 
 class WorkerProcess:
-    """One long-lived worker subprocess that runs :func:`~._pipeline.run_job` calls in turn."""
+    """One long-lived worker subprocess that runs :func:`~._pipeline.run_job` calls in turn.
+
+    A :class:`~._pipeline.WarmUp` request runs :func:`~._pipeline.warm_up` instead.
+    """
 
     def __init__(self) -> None:
         self._process: anyio.abc.Process | None = None
@@ -55,8 +58,8 @@ class WorkerProcess:
         assert self._reader is not None
         return self._process, self._reader
 
-    async def call(self, request: JobRequest) -> Any:
-        """Run ``run_job(request)`` in the worker and return its result.
+    async def call(self, request: JobRequest | WarmUp) -> Any:
+        """Run ``run_job(request)`` (or ``warm_up``) in the worker and return its result.
 
         An exception raised in the worker is re-raised here. If this call is
         cancelled the worker is killed (its work cannot be interrupted otherwise).
@@ -118,7 +121,7 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
 
 
 def _serve_forever() -> None:
-    from ._pipeline import run_job
+    from ._pipeline import WarmUp, run_job, warm_up
 
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -132,7 +135,8 @@ def _serve_forever() -> None:
             return
         request = pickle.loads(body)  # noqa: S301 - the parent is the only writer
         try:
-            reply: tuple[bool, Any] = (True, run_job(request))
+            handler = warm_up if isinstance(request, WarmUp) else run_job
+            reply: tuple[bool, Any] = (True, handler(request))
         except Exception as exc:  # noqa: BLE001 - sent back to the parent, which re-raises
             reply = (False, exc)
         try:
