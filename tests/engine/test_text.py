@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 pytest.importorskip("num2words")
 pytest.importorskip("better_profanity")
 
-from audio_highlights.engine._text import (  # noqa: E402
+from audio_highlights.engine._text import (
     apply_custom_spelling,
     drop_audio_tags,
     drop_fillers,
@@ -56,7 +57,7 @@ def test_spelled_number_shares_the_word_span() -> None:
     span = out[1:4]
     assert span[0]["start"] == 1000
     assert span[-1]["end"] == 1900
-    assert all(a["end"] == b["start"] for a, b in zip(span, span[1:]))
+    assert all(a["end"] == b["start"] for a, b in itertools.pairwise(span))
 
 
 def test_numbers_in_other_languages() -> None:
