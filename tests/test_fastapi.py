@@ -186,7 +186,7 @@ async def test_recipe_app_end_to_end_woken_by_engine_webhooks(
         return wrapped
 
     async with (
-        open_engine(data_dir=tmp_path / "engine", workers=1) as engine,
+        open_engine(data_dir=tmp_path / "engine", workers=1, webhook_allow_loopback=True) as engine,
         serve(counting(engine.app)) as engine_url,
     ):
         monkeypatch.setenv("ASSEMBLYAI_BASE_URL", engine_url)

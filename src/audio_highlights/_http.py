@@ -21,6 +21,7 @@ __all__ = [
     "AsyncHTTPClient",
     "HTTPSession",
     "KeyAuth",
+    "PinnedSession",
     "RawResponse",
     "asgi_transport",
 ]
@@ -99,7 +100,6 @@ class HTTPSession:
         verify: bool | str,
         http_client: httpx2.AsyncClient | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
-        trust_env: bool = True,
     ) -> None:
         _check_kind("http_client", http_client, httpx2.AsyncClient, "httpx2.AsyncClient(...)")
         _check_kind(
@@ -116,7 +116,6 @@ class HTTPSession:
                 verify=verify,
                 transport=transport,
                 follow_redirects=False,
-                trust_env=trust_env,
             )
         self._client = http_client
 
@@ -166,31 +165,81 @@ class HTTPSession:
             reason=response.reason_phrase,
         )
 
-    @contextlib.asynccontextmanager
-    async def stream_get(
-        self, url: str
-    ) -> AsyncIterator[tuple[int, str | None, AsyncIterator[bytes]]]:
-        """GET ``url`` and yield ``(status_code, peer_ip, body_chunks)`` without reading the body.
 
-        Used by the engine to download ``audio_url`` straight to disk. ``peer_ip``
-        is the address actually connected to (``None`` if unknown), so a caller
-        can refuse a host whose DNS answer changed since it was checked.
+class PinnedSession:
+    """An outbound pool whose every request connects to an address the caller chose.
+
+    The offline engine sends requests to URLs its users name (``audio_url``
+    downloads, ``webhook_url`` calls). It resolves and vets the host itself,
+    then passes the vetted ``address`` here: the connection goes to exactly that
+    address, while the URL's host still names the server (``Host`` header, TLS
+    SNI and certificate check). A DNS answer that changes between the check and
+    the connection (rebinding) therefore cannot redirect the request.
+    No proxies from the environment, no redirects.
+    """
+
+    def __init__(self, *, timeout: float, connect_timeout: float, max_connections: int) -> None:
+        self._client = httpx2.AsyncClient(
+            timeout=httpx2.Timeout(timeout, connect=connect_timeout, pool=None),
+            limits=httpx2.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        await self._client.aclose()
+
+    def _pinned(
+        self, method: str, url: str, address: str, headers: Mapping[str, str], json: Any = None
+    ) -> httpx2.Request:
+        target = httpx2.URL(url)
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        return self._client.build_request(
+            method,
+            target.copy_with(host=address),
+            headers={**headers, "host": target.netloc.decode("ascii")},
+            json=json,
+            extensions=extensions,
+        )
+
+    async def post_json(
+        self, url: str, *, address: str, headers: Mapping[str, str], json: Any
+    ) -> int:
+        """POST ``json`` to ``url`` through ``address``; return the status code.
 
         Raises:
-            APIConnectionError: As for :meth:`request`, also while iterating.
+            APIConnectionError: As for :meth:`HTTPSession.request`.
+        """
+        with _mapped_errors("POST", url):
+            request = self._pinned("POST", url, address, headers, json)
+            response = await self._client.send(request)
+            await response.aclose()
+        return response.status_code
+
+    @contextlib.asynccontextmanager
+    async def stream_get(
+        self, url: str, *, address: str
+    ) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
+        """GET ``url`` through ``address``; yield ``(status_code, body_chunks)`` unread.
+
+        Raises:
+            APIConnectionError: As for :meth:`HTTPSession.request`, also while iterating.
         """
         with _mapped_errors("GET", url):
-            async with self._client.stream("GET", url) as response:
+            response = await self._client.send(self._pinned("GET", url, address, {}), stream=True)
+            try:
 
                 async def chunks() -> AsyncIterator[bytes]:
                     with _mapped_errors("GET", url):
                         async for chunk in response.aiter_bytes():
                             yield chunk
 
-                stream = response.extensions.get("network_stream")
-                peer = stream.get_extra_info("server_addr") if stream is not None else None
-                peer_ip = str(peer[0]) if isinstance(peer, tuple) and peer else None
-                yield response.status_code, peer_ip, chunks()
+                yield response.status_code, chunks()
+            finally:
+                await response.aclose()
 
 
 def _check_kind(name: str, value: object, kind: type, example: str) -> None:

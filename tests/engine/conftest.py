@@ -13,6 +13,7 @@ import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,12 +33,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_serve(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+def start_serve(
+    data_dir: Path, port: int, *extra: str, **popen: Any
+) -> subprocess.Popen[bytes]:
     """Start ``audio-highlights serve`` (1 worker) on ``port`` and wait until it listens.
 
     It runs in its own session, so killing its process group takes the
     recognition workers too. uvicorn binds only after the app's startup, so an
-    accepted connection means the engine is ready.
+    accepted connection means the engine is ready. ``popen`` goes to
+    :class:`subprocess.Popen` (``stderr=``, ``preexec_fn=`` ...).
     """
     env = {k: v for k, v in os.environ.items() if k != "AUDIO_HIGHLIGHTS_API_KEY"}
     proc = subprocess.Popen(
@@ -57,6 +61,7 @@ def start_serve(data_dir: Path, port: int, *extra: str) -> subprocess.Popen[byte
         ],
         env=env,
         start_new_session=True,
+        **popen,
     )
     deadline = time.monotonic() + 60
     while True:
@@ -89,7 +94,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("server-data")
     port = free_port()
     try:
-        proc = start_serve(data_dir, port)
+        # The webhook tests call back a listener on this machine.
+        proc = start_serve(data_dir, port, "--webhook-allow-loopback")
     except RuntimeError as exc:
         pytest.fail(str(exc))
     url = f"http://127.0.0.1:{port}"

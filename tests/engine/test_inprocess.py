@@ -294,34 +294,37 @@ def serve_samples() -> Iterator[str]:
 
 @contextlib.asynccontextmanager
 async def fetching_engine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, loopback_is_public: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, answers: list[str], public: str
 ) -> AsyncIterator[tuple[httpx2.AsyncClient, str]]:
-    """An engine allowed to fetch from a loopback sample server; yields (client, base URL).
+    """An engine allowed to fetch from ``samples.test``, a loopback sample server.
 
-    Only public addresses pass the SSRF guard, so the name check is stubbed (as
-    if DNS had answered with a public address); ``loopback_is_public`` decides
-    whether the address actually connected to passes too.
+    Only public addresses pass the address policy, so DNS is stubbed: each lookup
+    of ``samples.test`` answers the next of ``answers`` (the last one repeats),
+    and the address ``public`` counts as public. Yields (client, base URL).
     """
-    from audio_highlights.engine import _app, _runner
+    from audio_highlights.engine import _outbound
 
-    async def allow(url: str, hosts: Any) -> None:
-        assert "127.0.0.1" in hosts
+    real_public = _outbound.is_public_address
 
-    monkeypatch.setattr(_app, "check_fetch_url", allow)
-    monkeypatch.setattr(_runner, "check_fetch_url", allow)
-    if loopback_is_public:
-        monkeypatch.setattr(_runner, "is_public_address", lambda address: address == "127.0.0.1")
+    async def resolve(host: str, port: int) -> set[str]:
+        assert host == "samples.test"
+        return {answers.pop(0) if len(answers) > 1 else answers[0]}
+
+    monkeypatch.setattr(_outbound, "_resolve", resolve)
+    monkeypatch.setattr(
+        _outbound, "is_public_address", lambda a: a == public or real_public(a)
+    )
     with serve_samples() as base:
         async with (
             open_engine(
                 data_dir=tmp_path,
                 workers=1,
                 recognizer="pocketsphinx",
-                allow_url_hosts=["127.0.0.1"],
+                allow_url_hosts=["samples.test"],
             ) as eng,
             asgi_client(eng.app) as c,
         ):
-            yield c, base
+            yield c, base.replace("127.0.0.1", "samples.test")
 
 
 async def submit_url(c: httpx2.AsyncClient, url: str) -> str:
@@ -333,7 +336,9 @@ async def submit_url(c: httpx2.AsyncClient, url: str) -> str:
 async def test_allowed_remote_url_is_downloaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with fetching_engine(tmp_path, monkeypatch, loopback_is_public=True) as (c, base):
+    async with fetching_engine(
+        tmp_path, monkeypatch, answers=["127.0.0.1"], public="127.0.0.1"
+    ) as (c, base):
         ok = await submit_url(c, f"{base}/river_cleanup.mp3")
         missing = await submit_url(c, f"{base}/nope.mp3")
         good, bad = await wait_all(c, [ok, missing])
@@ -348,8 +353,11 @@ async def test_allowed_remote_url_is_downloaded(
 async def test_dns_rebinding_is_refused_at_connect_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The name check passes, but the connection lands on loopback: refused.
-    async with fetching_engine(tmp_path, monkeypatch, loopback_is_public=False) as (c, base):
+    # The name passes at submit; when the job runs it resolves to loopback: refused
+    # before connecting (the download never reaches the sample server).
+    async with fetching_engine(
+        tmp_path, monkeypatch, answers=["127.0.0.2", "127.0.0.1"], public="127.0.0.2"
+    ) as (c, base):
         (body,) = await wait_all(c, [await submit_url(c, f"{base}/river_cleanup.mp3")])
     assert body["status"] == "error"
     assert "non-public address" in body["error"]

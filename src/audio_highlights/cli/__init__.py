@@ -1,7 +1,8 @@
 """The ``audio-highlights`` command.
 
 ``audio-highlights FILE|URL|GLOB ...`` prints the highlights of each input;
-``audio-highlights serve ...`` runs the offline engine as an HTTP server.
+``audio-highlights serve ...`` runs the offline engine as an HTTP server;
+``audio-highlights cache info|clear`` shows or clears its data dir.
 Without an API key it uses the embedded engine, in-process. The command needs
 the ``cli`` extra (``pip install "audio-highlights[cli]"``); ``serve`` needs
 only the ``engine`` extra.
@@ -38,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(_NEEDS_ENGINE.format(name=exc.name))
             return 2
         return serve_main(args[1:])
+    if args[:1] == ["cache"]:
+        from ..engine._cache import cache_main
+
+        return cache_main(args[1:])
     try:
         # click and rich are the cli extra: imported only when the command runs.
         import click

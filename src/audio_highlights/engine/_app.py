@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
+import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _exports
+from ._outbound import Refused, check_webhook_header, vet_url
 from ._params import ParamError, check_params
+from ._retention import remove_upload
 from ._runner import Runner
 from ._settings import EngineSettings
-from ._ssrf import UrlRefused, check_fetch_url
-from ._store import Store
-from ._transcript import blank_result, list_item, transcript_json
+from ._store import Job, Store, StoreBusy, StoreError, StoreFull, StoreGone
+from ._transcript import blank_params, blank_result, list_item, transcript_json
 
 __all__ = ["build_app"]
 
@@ -33,6 +39,12 @@ _UPLOAD_PATH = re.compile(r"^/v2/upload/([0-9a-f]{32})$")
 _LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "embedded.audio-highlights"})
 _STATUSES = ("queued", "processing", "completed", "error")
 _CHUNK = 1 << 16
+_LIMIT = re.compile(r"^[0-9]{1,3}$")
+_POSITIVE = re.compile(r"^[0-9]{1,6}$")
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_CANCELLED = "Transcript deleted by user before it finished"
+
+logger = logging.getLogger("audio_highlights.engine")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -40,9 +52,70 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 class _BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
+    """Answered as ``{"error": message}`` with ``status`` by the app's exception handler."""
+
+    def __init__(
+        self, message: str, status: int = 400, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = dict(headers or {})
+
+
+def _status_of(exc: Exception) -> _BadRequest | None:
+    """The answer for an exception a route let through (``None``: a bug, answered 500)."""
+    if isinstance(exc, _BadRequest):
+        return exc
+    if isinstance(exc, Refused):
+        return _BadRequest(str(exc))
+    if isinstance(exc, StoreFull):
+        return _BadRequest(f"Insufficient storage: {exc}", status=507)
+    if isinstance(exc, StoreGone):
+        return _BadRequest(f"Service unavailable: {exc}", status=503)
+    if isinstance(exc, (StoreBusy, StoreError)):
+        return _BadRequest(f"Service unavailable: {exc}", status=503, headers={"retry-after": "1"})
+    if isinstance(exc, HTTPException):
+        return _BadRequest(str(exc.detail), status=exc.status_code)
+    return None
+
+
+async def _error_handler(request: Request, exc: Exception) -> Response:
+    """The one place where errors become HTTP answers."""
+    if isinstance(exc, ClientDisconnect):
+        # The client went away mid-request (an aborted upload): nobody to answer.
+        logger.debug("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
+    # A bug: answered 500 here, then logged once with its traceback by the server.
+    answer = _status_of(exc) or _BadRequest("internal server error", status=500)
+    return _error(answer.status, str(answer), answer.headers)
+
+
+class _BodyTimeout:
+    """Pure ASGI middleware: a request body that stalls for ``timeout`` seconds gets 408.
+
+    A client that opens an upload and then sends nothing (or a byte a minute)
+    would otherwise hold its connection, its partial file and a task forever.
+    """
+
+    def __init__(self, app: ASGIApp, timeout: float) -> None:
+        self.app = app
+        self._timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def timed_receive() -> Message:
+            with anyio.move_on_after(self._timeout) as timer:
+                message = await receive()
+            if timer.cancelled_caught:
+                raise _BadRequest(
+                    f"Request timeout: no request body data for {self._timeout:g} s", status=408
+                )
+            return message
+
+        await self.app(scope, timed_receive, send)
 
 
 class _Auth:
@@ -79,8 +152,33 @@ def _check_params(body: Any) -> dict[str, Any]:
         raise _BadRequest(str(exc)) from exc
 
 
+def _request_hash(body: Mapping[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _parse_int(raw: str, pattern: re.Pattern[str], low: int, high: int) -> int | None:
+    # str.isdigit() accepts "²" and int() refuses 5,000 digits: match ASCII digits only.
+    if not pattern.match(raw):
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
+
+
+def _parse_date(raw: str) -> str | None:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        return None
+    try:
+        return dt.date.fromisoformat(raw).isoformat()
+    except ValueError:  # 2024-13-45
+        return None
+
+
 def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp:
     """Create the ASGI app serving ``store`` and feeding ``runner``."""
+
+    async def db(fn: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args)
 
     async def read_json(request: Request) -> Any:
         declared = request.headers.get("content-length")
@@ -104,61 +202,96 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             return _error(413, f"upload exceeds the {limit} byte limit")
-        settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        settings.uploads_dir.mkdir(parents=True, exist_ok=True)
         upload_id = uuid.uuid4().hex
         partial = settings.tmp_dir / f"upload-{upload_id}.part"
         size = 0
         done = False
+        chunks = request.stream()
         try:
-            async with await anyio.open_file(partial, "wb") as f:
-                async for chunk in request.stream():
+            try:
+                settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+                settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+                async with await anyio.open_file(partial, "wb") as f:
+                    async for chunk in chunks:
+                        size += len(chunk)
+                        if size > limit:
+                            return _error(413, f"upload exceeds the {limit} byte limit")
+                        await f.write(chunk)
+                    await f.flush()
+                    await anyio.to_thread.run_sync(os.fsync, f.wrapped.fileno())
+                # Only a complete file ever appears under its final name.
+                await anyio.to_thread.run_sync(
+                    os.replace, partial, settings.uploads_dir / upload_id
+                )
+                done = True
+            except OSError as exc:
+                if exc.errno not in _DISK_FULL:
+                    raise
+                # Read the rest of the body (into nothing) so the client gets this
+                # answer rather than a connection reset in the middle of sending.
+                async for chunk in chunks:
                     size += len(chunk)
                     if size > limit:
-                        return _error(413, f"upload exceeds the {limit} byte limit")
-                    await f.write(chunk)
-                await f.flush()
-                await anyio.to_thread.run_sync(os.fsync, f.wrapped.fileno())
-            # Only a complete file ever appears under its final name.
-            await anyio.to_thread.run_sync(os.replace, partial, settings.uploads_dir / upload_id)
-            done = True
+                        break
+                raise _BadRequest(
+                    f"Insufficient storage: the engine cannot store the upload ({exc.strerror})",
+                    status=507,
+                ) from exc
         finally:
             if not done:
-                partial.unlink(missing_ok=True)
+                with anyio.CancelScope(shield=True):
+                    await anyio.Path(partial).unlink(missing_ok=True)
         return JSONResponse({"upload_url": f"{_base_url(request)}/v2/upload/{upload_id}"})
 
     def own_upload(request: Request, audio_url: str) -> str | None:
-        parts = urlsplit(audio_url)
+        """The upload id ``audio_url`` names on this engine, or ``None`` if it is not ours.
+
+        Raises:
+            _BadRequest: It names an upload of this engine that does not exist.
+        """
+        try:
+            parts = urlsplit(audio_url)
+            netloc_host = (parts.hostname or "").lower()
+        except ValueError as exc:  # urlsplit refuses some malformed URLs ("http://[::1")
+            raise _BadRequest(f"audio_url is not a valid URL ({exc})") from exc
         match = _UPLOAD_PATH.match(parts.path)
         if parts.scheme not in ("http", "https") or match is None:
             return None
-        host = (parts.hostname or "").lower()
-        if host not in _LOCAL_NAMES and parts.netloc != request.headers.get("host"):
+        if netloc_host not in _LOCAL_NAMES and parts.netloc != request.headers.get("host"):
             return None
         if not (settings.uploads_dir / match.group(1)).is_file():
-            return None
+            raise _BadRequest(
+                "audio_url names no such upload on this engine (it may have expired or "
+                "been deleted); upload the file again"
+            )
         return match.group(1)
 
     async def create(request: Request) -> Response:
-        try:
-            params = _check_params(await read_json(request))
-            upload_id = own_upload(request, params["audio_url"])
-            if upload_id is None:
-                await check_fetch_url(params["audio_url"], settings.allow_url_hosts)
-            else:
-                params["_upload"] = upload_id
-        except _BadRequest as exc:
-            return _error(exc.status, str(exc))
-        except UrlRefused as exc:
-            return _error(400, str(exc))
-        except ValueError as exc:  # urlsplit refuses some malformed URLs ("http://[::1")
-            return _error(400, f"audio_url is not a valid URL ({exc})")
+        body = await read_json(request)
+        params = _check_params(body)
+        upload_id = own_upload(request, params["audio_url"])
+        if upload_id is None:
+            await vet_url(params["audio_url"], runner.outbound.audio)
+        else:
+            params["_upload"] = upload_id
+        if params.get("webhook_url") is not None:
+            await vet_url(params["webhook_url"], runner.outbound.webhook)
+        check_webhook_header(
+            params.get("webhook_auth_header_name"), params.get("webhook_auth_header_value")
+        )
         key = request.headers.get("idempotency-key")
         if key is not None and not 0 < len(key) <= 255:
-            return _error(400, "Idempotency-Key must be 1-255 characters")
-        job, created = await anyio.to_thread.run_sync(
-            store.create, str(uuid.uuid4()), params["audio_url"], params, key
+            raise _BadRequest("Idempotency-Key must be 1-255 characters")
+        digest = _request_hash(body)
+        job, created = await db(
+            store.create, str(uuid.uuid4()), params["audio_url"], params, key, digest
         )
+        if not created and job.request_hash not in (None, digest):
+            raise _BadRequest(
+                "Idempotency-Key was already used with a different request body; "
+                "use a new key for a new request",
+                status=422,
+            )
         if created:
             runner.wake()
         ignored = params["_ignored_fields"]
@@ -167,30 +300,25 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
 
     async def listing(request: Request) -> Response:
         query = request.query_params
-        limit_raw = query.get("limit", "10")
-        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 200:
-            return _error(400, "limit must be an integer from 1 to 200")
-        limit = int(limit_raw)
+        limit = _parse_int(query.get("limit", "10"), _LIMIT, 1, 200)
+        if limit is None:
+            raise _BadRequest("limit must be an integer from 1 to 200")
         status = query.get("status")
         if status is not None and status not in _STATUSES:
-            return _error(400, f"status must be one of {', '.join(_STATUSES)}")
+            raise _BadRequest(f"status must be one of {', '.join(_STATUSES)}")
         created_on = query.get("created_on")
-        if created_on is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", created_on):
-            return _error(400, "created_on must be a date like 2024-03-11")
+        if created_on is not None and _parse_date(created_on) is None:
+            raise _BadRequest("created_on must be a date like 2024-03-11")
         seqs: dict[str, int | None] = {}
         for name in ("before_id", "after_id"):
             value = query.get(name)
             seqs[name] = None
             if value is not None:
-                seq = (
-                    await anyio.to_thread.run_sync(store.seq_of, value)
-                    if _ID.match(value)
-                    else None
-                )
+                seq = await db(store.seq_of, value) if _ID.match(value) else None
                 if seq is None:
-                    return _error(400, f"{name} {value!r} is not a known transcript id")
+                    raise _BadRequest(f"{name} {value!r} is not a known transcript id")
                 seqs[name] = seq
-        jobs, older, newer = await anyio.to_thread.run_sync(
+        jobs, older, newer = await db(
             store.page, limit, status, created_on, seqs["before_id"], seqs["after_id"]
         )
         base = _base_url(request)
@@ -227,29 +355,30 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
             }
         )
 
-    async def lookup(request: Request) -> Any:
+    async def lookup(request: Request) -> Job:
         job_id = request.path_params["transcript_id"]
-        job = await anyio.to_thread.run_sync(store.get, job_id) if _ID.match(job_id) else None
+        job: Job | None = await db(store.get, job_id) if _ID.match(job_id) else None
         if job is None:
             raise _BadRequest("Transcript lookup error, transcript id not found", status=404)
         return job
 
     async def get_one(request: Request) -> Response:
-        try:
-            job = await lookup(request)
-        except _BadRequest as exc:
-            return _error(exc.status, str(exc))
-        return JSONResponse(transcript_json(job))
+        return JSONResponse(transcript_json(await lookup(request)))
+
+    def blank(job: Job) -> tuple[dict[str, Any], dict[str, Any]]:
+        return blank_result(job), blank_params(job)
 
     async def delete_one(request: Request) -> Response:
-        try:
-            job = await lookup(request)
-        except _BadRequest as exc:
-            return _error(exc.status, str(exc))
-        if job.status in ("queued", "processing"):
-            return _error(400, "Transcript is still being processed and cannot be deleted yet")
-        deleted = await anyio.to_thread.run_sync(store.delete, job.id, blank_result(job))
-        return JSONResponse(transcript_json(deleted or job))
+        job = await lookup(request)
+        before, after = await db(store.delete, job.id, blank, _CANCELLED)
+        # A queued job is never claimed now; a running one stops here, or, when
+        # another engine on this data dir runs it, there within seconds.
+        runner.cancel(job.id)
+        upload_id = before.params.get("_upload")
+        if isinstance(upload_id, str):
+            # As the hosted API does: the uploaded file goes with its transcript.
+            await anyio.to_thread.run_sync(remove_upload, settings, upload_id)
+        return JSONResponse(transcript_json(after))
 
     async def completed_transcript(request: Request) -> dict[str, Any]:
         job = await lookup(request)
@@ -258,45 +387,29 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
         return transcript_json(job)
 
     async def sentences(request: Request) -> Response:
-        try:
-            return JSONResponse(_exports.sentences(await completed_transcript(request)))
-        except _BadRequest as exc:
-            return _error(exc.status, str(exc))
+        return JSONResponse(_exports.sentences(await completed_transcript(request)))
 
     async def paragraphs(request: Request) -> Response:
-        try:
-            return JSONResponse(_exports.paragraphs(await completed_transcript(request)))
-        except _BadRequest as exc:
-            return _error(exc.status, str(exc))
+        return JSONResponse(_exports.paragraphs(await completed_transcript(request)))
 
     async def word_search(request: Request) -> Response:
         raw = request.query_params.get("words", "")
         terms = [t.strip() for t in raw.split(",") if t.strip()]
         if not terms:
-            return _error(400, "words must be a comma-separated list of words")
-        try:
-            return JSONResponse(_exports.word_search(await completed_transcript(request), terms))
-        except _BadRequest as exc:
-            return _error(exc.status, str(exc))
+            raise _BadRequest("words must be a comma-separated list of words")
+        return JSONResponse(_exports.word_search(await completed_transcript(request), terms))
 
     async def captions(request: Request) -> Response:
         fmt = request.path_params["subtitle_format"]
         if fmt not in ("srt", "vtt"):
-            return _error(404, "Not Found")
-        raw = request.query_params.get("chars_per_caption", "32")
-        if not raw.isdigit() or int(raw) < 1:
-            return _error(400, "chars_per_caption must be a positive integer")
-        try:
-            transcript = await completed_transcript(request)
-        except _BadRequest as exc:
-            return _error(exc.status, str(exc))
-        return PlainTextResponse(_exports.subtitles(transcript, fmt, int(raw)))
+            raise _BadRequest("Not Found", status=404)
+        chars = _parse_int(request.query_params.get("chars_per_caption", "32"), _POSITIVE, 1, 10**6)
+        if chars is None:
+            raise _BadRequest("chars_per_caption must be a positive integer")
+        transcript = await completed_transcript(request)
+        return PlainTextResponse(_exports.subtitles(transcript, fmt, chars))
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        detail = exc.detail if isinstance(exc, HTTPException) else "internal server error"
-        return _error(status, str(detail))
-
+    handled = (_BadRequest, Refused, StoreError, ClientDisconnect, HTTPException, Exception)
     app: ASGIApp = Starlette(
         routes=[
             Route("/v2/upload", upload, methods=["POST"]),
@@ -309,8 +422,9 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
             Route("/v2/transcript/{transcript_id}/word-search", word_search, methods=["GET"]),
             Route("/v2/transcript/{transcript_id}/{subtitle_format}", captions, methods=["GET"]),
         ],
-        exception_handlers={HTTPException: http_error, Exception: http_error},
+        exception_handlers=dict.fromkeys(handled, _error_handler),
     )
+    app = _BodyTimeout(app, settings.body_timeout)
     if settings.api_key:
         app = _Auth(app, settings.api_key)
     return app

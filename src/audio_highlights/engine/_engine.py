@@ -14,6 +14,7 @@ from attrs import frozen
 from starlette.types import ASGIApp
 
 from ._app import build_app
+from ._owners import OwnerLock
 from ._runner import Runner, prepare_recognizer
 from ._settings import EngineSettings
 from ._store import Store
@@ -60,7 +61,9 @@ async def open_engine(
     """Start the engine and stop it, with every task it started, on exit.
 
     Jobs left queued or processing by an earlier run on the same data dir are
-    requeued and finished.
+    requeued and finished. Several engines may share a data dir (and its
+    queue): a job is requeued only when the engine that was processing it has
+    stopped.
 
     Args:
         settings: Complete settings; or pass :class:`EngineSettings` fields as
@@ -78,8 +81,9 @@ async def open_engine(
     recognizer, model_dir = await anyio.to_thread.run_sync(prepare_recognizer, settings)
     logger.info("engine recognizer: %s (%s)", recognizer, model_dir or "bundled model")
     store = await anyio.to_thread.run_sync(Store, settings.db_path)
+    owner = await anyio.to_thread.run_sync(OwnerLock, settings.data_dir)
     try:
-        runner = Runner(settings, store, recognizer, model_dir)
+        runner = Runner(settings, store, recognizer, model_dir, owner)
         app = build_app(settings, store, runner)
         async with anyio.create_task_group() as tg:
             await tg.start(runner.run)
@@ -88,4 +92,5 @@ async def open_engine(
             finally:
                 tg.cancel_scope.cancel()
     finally:
+        owner.close()
         store.close()

@@ -6,28 +6,38 @@ import importlib.util
 import logging
 import os
 import tempfile
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
 
-from .._errors import APIConnectionError
-from .._http import HTTPSession
 from ._asr import RecognizerUnavailable
 from ._audio import AudioDecodeError
 from ._model_files import ModelFilesError, whisper_base_dir
+from ._outbound import DownloadError, Outbound, Refused, policies
+from ._owners import OwnerLock
 from ._pipeline import JobFailed, JobRequest, WarmUp
+from ._retention import sweep_uploads
 from ._settings import EngineSettings
-from ._ssrf import UrlRefused, check_fetch_url, is_public_address
-from ._store import Job, Store
+from ._store import Job, Store, StoreError, StoreGone
 from ._webhooks import deliver_webhook
 from ._worker import WorkerCrashed, WorkerProcess
 
 __all__ = ["Runner", "prepare_recognizer"]
 
 logger = logging.getLogger("audio_highlights.engine")
+
+T = TypeVar("T")
+
+_IDLE_POLL_S = 2.0  # also picks up jobs queued by another engine on the same data dir
+_ORPHAN_CHECK_S = 10.0  # how often jobs of engines that died are requeued
+_SWEEP_S = 600.0  # how often expired uploads are removed
+_WATCH_S = 2.0  # how often a running job checks it was not deleted elsewhere
+_STORE_BACKOFF_MAX_S = 5.0
 
 
 def _fall_back(reason: str) -> tuple[str, str | None]:
@@ -72,45 +82,112 @@ def prepare_recognizer(settings: EngineSettings) -> tuple[str, str | None]:
 
 
 class Runner:
-    """Runs queued jobs with at most ``settings.workers`` recognitions at once."""
+    """Runs queued jobs with at most ``settings.workers`` recognitions at once.
+
+    Nothing a job does can end the runner: recognition, downloads, webhooks and
+    store writes each catch and record their failures. A store write that fails
+    (disk full, database locked) is retried with backoff until it goes through.
+    """
 
     def __init__(
-        self, settings: EngineSettings, store: Store, recognizer: str, model_dir: str | None
+        self,
+        settings: EngineSettings,
+        store: Store,
+        recognizer: str,
+        model_dir: str | None,
+        owner: OwnerLock,
     ) -> None:
         self.settings = settings
         self.store = store
         self.recognizer = recognizer
         self.model_dir = model_dir
+        self.owner = owner
+        audio, webhook = policies(settings.allow_url_hosts, settings.webhook_allow_loopback)
+        self.outbound = Outbound(audio=audio, webhook=webhook)
         self._cpu_threads = max(1, (os.cpu_count() or 1) // settings.workers)
         self._wake = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
+        self._running: dict[str, anyio.CancelScope] = {}
+        self._complaints: dict[str, float] = {}
 
     def wake(self) -> None:
         """Tell idle workers that a job was queued."""
         self._wake.set()
         self._wake = anyio.Event()
 
+    def cancel(self, job_id: str) -> None:
+        """Stop ``job_id`` if this engine is running it (it was deleted)."""
+        scope = self._running.get(job_id)
+        if scope is not None:
+            scope.cancel()
+
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Run the worker loops until cancelled."""
-        await anyio.to_thread.run_sync(self.store.requeue_interrupted)
         async with anyio.create_task_group() as tg:
             self._tg = tg
             for _ in range(self.settings.workers):
                 tg.start_soon(self._worker)
+            tg.start_soon(self._maintenance)
             task_status.started()
+
+    def _complain(self, key: str, message: str, *args: Any) -> None:
+        # One log line per kind of trouble a minute, however often it happens.
+        now = time.monotonic()
+        if now - self._complaints.get(key, -60.0) >= 60.0:
+            self._complaints[key] = now
+            logger.error(message, *args)
+
+    async def _store(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store call, retrying with backoff until it goes through.
+
+        Raises:
+            StoreGone: The database file is gone; retrying cannot help.
+        """
+        delay = 0.5
+        while True:
+            try:
+                return await anyio.to_thread.run_sync(fn, *args)
+            except StoreGone as exc:
+                self._complain("gone", "%s", exc)
+                raise
+            except StoreError as exc:
+                self._complain("store", "job store write failed, retrying: %s", exc)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, _STORE_BACKOFF_MAX_S)
+
+    async def _maintenance(self) -> None:
+        last_sweep = -_SWEEP_S
+        while True:
+            try:
+                await anyio.to_thread.run_sync(self.store.requeue_orphans, self.owner.is_alive)
+                if time.monotonic() - last_sweep >= _SWEEP_S:
+                    last_sweep = time.monotonic()
+                    await anyio.to_thread.run_sync(sweep_uploads, self.settings, self.store)
+            except StoreError as exc:
+                self._complain("maintenance", "engine maintenance failed: %s", exc)
+            except OSError as exc:
+                self._complain("sweep", "removing expired uploads failed: %s", exc)
+            await anyio.sleep(_ORPHAN_CHECK_S)
 
     async def _worker(self) -> None:
         # One subprocess per worker loop, started with the engine and stopped with it.
         process = WorkerProcess()
+        delay = 0.5
         try:
             await self._warm_up(process)
             while True:
-                job = await anyio.to_thread.run_sync(self.store.claim_next)
+                try:
+                    job = await anyio.to_thread.run_sync(self.store.claim_next, self.owner.id)
+                except StoreError as exc:
+                    self._complain("claim", "cannot claim a job, retrying: %s", exc)
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, _STORE_BACKOFF_MAX_S)
+                    continue
+                delay = 0.5
                 if job is None:
-                    # Polling as well as waking covers jobs queued by another process.
-                    with anyio.move_on_after(2.0):
+                    with anyio.move_on_after(_IDLE_POLL_S):
                         await self._wake.wait()
                     continue
                 await self._process(job, process)
@@ -130,25 +207,65 @@ class Runner:
 
     async def _process(self, job: Job, process: WorkerProcess) -> None:
         status, result, error = "error", None, None
+        limit = self.settings.max_job_time
+        with anyio.CancelScope() as scope:
+            self._running[job.id] = scope
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._watch, job.id, scope)
+                    with anyio.move_on_after(limit) as timer:
+                        try:
+                            result = await self._recognise(job, process)
+                            status = "completed"
+                        except (
+                            AudioDecodeError,
+                            JobFailed,
+                            Refused,
+                            RecognizerUnavailable,
+                            WorkerCrashed,
+                            DownloadError,
+                        ) as exc:
+                            error = self._public(str(exc))
+                        except Exception as exc:
+                            logger.exception("job %s failed", job.id)
+                            error = self._public(
+                                f"internal error while transcribing: {type(exc).__name__}: {exc}"
+                            )
+                    if timer.cancelled_caught:
+                        error = f"processing took longer than the {limit:g} s limit per job"
+                    tg.cancel_scope.cancel()
+            finally:
+                del self._running[job.id]
+        if scope.cancelled_caught:
+            return  # deleted while running: the store already says so
         try:
-            result = await self._recognise(job, process)
-            status = "completed"
-        except (
-            AudioDecodeError,
-            JobFailed,
-            UrlRefused,
-            RecognizerUnavailable,
-            WorkerCrashed,
-            _FetchError,
-        ) as exc:
-            error = str(exc)
-        except Exception as exc:
-            logger.exception("job %s failed", job.id)
-            error = f"internal error while transcribing: {type(exc).__name__}: {exc}"
-        await anyio.to_thread.run_sync(self.store.finish, job.id, status, result, error)
+            recorded = await self._store(
+                self.store.finish, job.id, self.owner.id, status, result, error
+            )
+        except StoreGone:
+            return
         webhook_url = job.params.get("webhook_url")
-        if webhook_url and self._tg is not None:
+        if recorded and webhook_url and self._tg is not None:
             self._tg.start_soon(self._webhook, job, status)
+
+    async def _watch(self, job_id: str, scope: anyio.CancelScope) -> None:
+        # A DELETE answered by another engine on this data dir cannot reach
+        # self.cancel(): notice it in the store instead.
+        while True:
+            await anyio.sleep(_WATCH_S)
+            try:
+                status = await anyio.to_thread.run_sync(self.store.status_of, job_id)
+            except StoreError:
+                continue
+            if status != "processing":
+                scope.cancel()
+                return
+
+    def _public(self, message: str) -> str:
+        # Job errors are shown to API callers: no server paths in them.
+        for path in (self.settings.uploads_dir, self.settings.tmp_dir, self.settings.data_dir):
+            message = message.replace(str(path), "<data dir>")
+        return message
 
     async def _recognise(self, job: Job, process: WorkerProcess) -> dict[str, Any]:
         upload = job.params.get("_upload")
@@ -161,7 +278,8 @@ class Runner:
         try:
             return await self._run_job(process, job, path)
         finally:
-            path.unlink(missing_ok=True)
+            with anyio.CancelScope(shield=True):
+                await anyio.Path(path).unlink(missing_ok=True)
 
     async def _run_job(self, process: WorkerProcess, job: Job, path: Path) -> dict[str, Any]:
         request = JobRequest(
@@ -176,40 +294,26 @@ class Runner:
         return out
 
     async def _download(self, url: str) -> Path:
-        await check_fetch_url(url, self.settings.allow_url_hosts)
         self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="download-", dir=self.settings.tmp_dir)
         os.close(fd)
         path = Path(name)
         done = False
-        # No proxies from the environment: the address checks assume a direct connection.
-        session = HTTPSession(
-            timeout=60, connect_timeout=10, max_connections=1, verify=True, trust_env=False
-        )
         try:
-            async with session.stream_get(url) as (status, peer, chunks):
-                # The name was checked before connecting, but DNS may answer
-                # differently the second time (rebinding): check where we landed.
-                if peer is None or not is_public_address(peer):
-                    raise _FetchError(
-                        f"Download error, {url} resolved to a non-public address when fetched"
-                    )
-                if status != 200:
-                    raise _FetchError(f"Download error, {url} answered HTTP {status}")
+            async with self.outbound.download(url) as chunks:
                 size = 0
                 async with await anyio.open_file(path, "wb") as f:
                     async for chunk in chunks:
                         size += len(chunk)
                         if size > self.settings.max_download_bytes:
-                            raise _FetchError(f"Download error, {url} is too large")
+                            raise DownloadError(f"Download error, {url} is too large")
                         await f.write(chunk)
             done = True
-        except APIConnectionError as exc:
-            raise _FetchError(f"Download error, unable to download {url}: {exc}") from exc
+        except OSError as exc:
+            raise DownloadError(f"Download error, cannot store {url}: {exc.strerror}") from exc
         finally:
-            with anyio.CancelScope(shield=True):
-                await session.aclose()
-                if not done:
+            if not done:
+                with anyio.CancelScope(shield=True):
                     await anyio.Path(path).unlink(missing_ok=True)
         return path
 
@@ -217,19 +321,18 @@ class Runner:
         name = job.params.get("webhook_auth_header_name")
         value = job.params.get("webhook_auth_header_value")
         header = (name, value) if name and value is not None else None
-        code = await deliver_webhook(
-            job.params["webhook_url"],
-            {"transcript_id": job.id, "status": status},
-            header,
-            max_attempts=self.settings.webhook_max_attempts,
-            initial_backoff=self.settings.webhook_initial_backoff,
-            max_backoff=self.settings.webhook_max_backoff,
-            timeout=self.settings.webhook_timeout,
-        )
-        await anyio.to_thread.run_sync(
-            self.store.update_result, job.id, {"webhook_status_code": code}
-        )
-
-
-class _FetchError(RuntimeError):
-    """``audio_url`` could not be downloaded."""
+        try:
+            code = await deliver_webhook(
+                self.outbound,
+                job.params["webhook_url"],
+                {"transcript_id": job.id, "status": status},
+                header,
+                max_attempts=self.settings.webhook_max_attempts,
+                initial_backoff=self.settings.webhook_initial_backoff,
+                max_backoff=self.settings.webhook_max_backoff,
+                timeout=self.settings.webhook_timeout,
+            )
+            await self._store(self.store.update_result, job.id, {"webhook_status_code": code})
+        except Exception:
+            # A webhook is a side task: whatever goes wrong, the engine runs on.
+            logger.exception("webhook for job %s failed", job.id)

@@ -36,6 +36,10 @@ def _seconds(value: float | dt.timedelta) -> float:
     return float(value)
 
 
+def _opt_seconds(value: float | dt.timedelta | None) -> float | None:
+    return None if value is None else _seconds(value)
+
+
 def _path(value: str | os.PathLike[str]) -> Path:
     return Path(value).expanduser()
 
@@ -48,8 +52,8 @@ def _hosts(hosts: Iterable[str]) -> frozenset[str]:
     return frozenset(h.lower().strip("[]") for h in hosts)
 
 
-def _positive(instance: object, attribute: Any, value: float) -> None:
-    if value <= 0:
+def _positive(instance: object, attribute: Any, value: float | None) -> None:
+    if value is not None and value <= 0:
         raise ValueError(f"{getattr(attribute, 'name', 'value')} must be positive, got {value!r}")
 
 
@@ -78,6 +82,18 @@ class EngineSettings:
         webhook_max_backoff: Longest retry delay for webhooks.
         webhook_timeout: Per-attempt webhook timeout.
         max_download_bytes: Largest ``audio_url`` download accepted.
+        webhook_allow_loopback: Let ``webhook_url`` point at this machine's loopback
+            addresses (an app calling the engine on the same host). Private,
+            link-local and other non-public addresses are always refused.
+        upload_retention: How long an upload is kept (default 1 day); ``None``
+            keeps uploads until their transcript is deleted. An upload a queued
+            or processing job needs is kept until that job ends.
+        max_audio_duration: Longest audio accepted, from the file's metadata and
+            again while decoding (default 10 hours, the hosted API's limit).
+        max_job_time: Longest a job may take, download and recognition included
+            (default 4 hours); past it the job ends in ``error``.
+        body_timeout: Longest wait for the next piece of a request body (a slow
+            or stalled client gets 408 and its upload is dropped).
     """
 
     data_dir: Path = field(factory=default_data_dir, converter=_path)
@@ -96,6 +112,13 @@ class EngineSettings:
     webhook_max_backoff: float = field(default=60.0, converter=_seconds, validator=_positive)
     webhook_timeout: float = field(default=10.0, converter=_seconds, validator=_positive)
     max_download_bytes: int = field(default=2_200_000_000, validator=_positive)
+    webhook_allow_loopback: bool = field(default=False, validator=validators.instance_of(bool))
+    upload_retention: float | None = field(
+        default=86_400.0, converter=_opt_seconds, validator=_positive
+    )
+    max_audio_duration: float = field(default=36_000.0, converter=_seconds, validator=_positive)
+    max_job_time: float = field(default=14_400.0, converter=_seconds, validator=_positive)
+    body_timeout: float = field(default=30.0, converter=_seconds, validator=_positive)
 
     @property
     def uploads_dir(self) -> Path:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ._store import Job
 
-__all__ = ["blank_result", "list_item", "transcript_json"]
+__all__ = ["blank_params", "blank_result", "list_item", "transcript_json"]
 
 # Keys the spec requires or the official SDKs read, with the values a job that
 # did not ask for those features has.
@@ -153,3 +153,24 @@ def blank_result(job: Job) -> dict[str, Any]:
         }
     )
     return blanked
+
+
+# Request fields that hold where the audio is, where to call back with which
+# secret, or words from the recording: a deleted transcript keeps none of them.
+_PRIVATE_PARAMS = (
+    "_upload",
+    "audio_url",
+    "custom_spelling",
+    "keyterms_prompt",
+    "prompt",
+    "webhook_auth_header_value",
+    "word_boost",
+)
+
+
+def blank_params(job: Job) -> dict[str, Any]:
+    """The stored request of a deleted transcript: secrets, audio and words removed."""
+    params = {k: v for k, v in job.params.items() if k not in _PRIVATE_PARAMS}
+    if params.get("webhook_url"):
+        params["webhook_url"] = "http://deleted_by_user"
+    return params
