@@ -96,6 +96,9 @@ def _seconds_or_none(text: str) -> float | None:
 # Sockets, the database, worker pipes and model files need descriptors besides
 # the connections: keep this many of the open-file limit for them.
 _FD_RESERVE = 100
+# asyncio accepts up to ``backlog`` connections in one go before any of them
+# can be refused, so the cap leaves room for one such burst too.
+_BACKLOG = 64
 
 
 def connection_cap(requested: int) -> int:
@@ -108,7 +111,7 @@ def connection_cap(requested: int) -> int:
         return requested
     if soft == resource.RLIM_INFINITY:
         return requested
-    return max(8, min(requested, soft - _FD_RESERVE))
+    return max(8, min(requested, soft - _FD_RESERVE - _BACKLOG))
 
 
 class _Throttle(logging.Filter):
@@ -231,6 +234,7 @@ async def _serve(settings: EngineSettings, args: argparse.Namespace, max_connect
             # Requests beyond this many at once get uvicorn's 503.
             limit_concurrency=max_connections,
             timeout_keep_alive=5,
+            backlog=_BACKLOG,
         )
         server = uvicorn.Server(config)
         throttle = _Throttle()
