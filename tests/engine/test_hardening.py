@@ -35,11 +35,38 @@ pytest.importorskip("av")
 pytest.importorskip("pocketsphinx")
 httpx2 = pytest.importorskip("httpx2")
 
-from audio_highlights.engine import open_engine  # noqa: E402
+from audio_highlights.engine import EngineSettings, _serve  # noqa: E402
+from audio_highlights.engine import open_engine as _open_engine  # noqa: E402
 
 from .conftest import AUDIO, free_port, start_serve  # noqa: E402
 
 BASE = "http://embedded.audio-highlights"
+
+
+def open_engine(**options: Any) -> Any:
+    """``open_engine`` without the options this engine does not know.
+
+    So every case also runs (and fails for what it tests) against the engine as it was
+    before issue 14, which had none of the new settings.
+    """
+    import attrs
+
+    known = attrs.fields_dict(EngineSettings)
+    return _open_engine(**{k: v for k, v in options.items() if k in known})
+
+
+def serve(data_dir: Path, port: int, *args: str, **popen: Any) -> subprocess.Popen[bytes]:
+    """``start_serve`` without the flags this engine does not know (see ``open_engine``)."""
+    known = _serve._parser()._option_string_actions
+    kept: list[str] = []
+    for arg in args:
+        if arg.startswith("--") and arg not in known:
+            kept.append("DROP")
+        elif kept and kept[-1] == "DROP" and not arg.startswith("--"):
+            continue
+        else:
+            kept.append(arg)
+    return start_serve(data_dir, port, *[a for a in kept if a != "DROP"], **popen)
 RIVER = (AUDIO / "river_cleanup.mp3").read_bytes()[:9_000]  # ~1.5 s: quick to recognise
 
 
@@ -162,7 +189,7 @@ BAD_WEBHOOK_FIELDS = [
 def test_1_a_bad_webhook_field_is_a_400_and_the_server_lives(tmp_path: Path) -> None:
     """Today these were accepted, and the finished job's webhook raised out of ``serve``."""
     port = free_port()
-    proc = start_serve(tmp_path, port, "--recognizer", "pocketsphinx", "--webhook-allow-loopback")
+    proc = serve(tmp_path, port, "--recognizer", "pocketsphinx", "--webhook-allow-loopback")
     try:
         with http_client(port) as c, webhook_receiver() as (hook_url, received):
             url = c.post("/v2/upload", content=RIVER).json()["upload_url"]
@@ -226,7 +253,7 @@ def test_2_a_disk_that_refuses_writes_gets_507_and_the_server_lives(tmp_path: Pa
     no real disk to fill. Before: the job store's error escaped and ``serve`` exited.
     """
     port = free_port()
-    proc = start_serve(tmp_path, port, "--recognizer", "pocketsphinx",
+    proc = serve(tmp_path, port, "--recognizer", "pocketsphinx",
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with http_client(port) as c:
@@ -411,7 +438,7 @@ def test_6_slow_and_idle_clients_do_not_exhaust_the_server(tmp_path: Path) -> No
     port = free_port()
     log = tmp_path / "server.log"
     with log.open("wb") as err:
-        proc = start_serve(tmp_path / "data", port, "--recognizer", "pocketsphinx",
+        proc = serve(tmp_path / "data", port, "--recognizer", "pocketsphinx",
                            "--header-timeout", "1", preexec_fn=low_fd_limit, stderr=err)
     socks: list[socket.socket] = []
     try:
