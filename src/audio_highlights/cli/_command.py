@@ -25,7 +25,9 @@ __all__ = ["command"]
 
 _EPILOG = """\
 Without an API key (ASSEMBLYAI_API_KEY or --api-key) the offline engine runs
-in-process. Run 'audio-highlights serve --help' to serve the engine over HTTP.
+in-process, keeping its data in --data-dir (default ~/.cache/audio-highlights;
+'audio-highlights cache info|clear' shows or clears it). Run
+'audio-highlights serve --help' to serve the engine over HTTP.
 
 Exit status: 0 all inputs done, 1 some failed (each reason on stderr), 2 usage.
 """

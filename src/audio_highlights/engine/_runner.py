@@ -167,8 +167,8 @@ class Runner:
                     await anyio.to_thread.run_sync(sweep_uploads, self.settings, self.store)
             except StoreError as exc:
                 self._complain("maintenance", "engine maintenance failed: %s", exc)
-            except OSError as exc:
-                self._complain("sweep", "removing expired uploads failed: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - maintenance must never end the engine
+                self._complain("sweep", "engine maintenance failed: %s", exc)
             await anyio.sleep(_ORPHAN_CHECK_S)
 
     async def _worker(self) -> None:
@@ -190,7 +190,12 @@ class Runner:
                     with anyio.move_on_after(_IDLE_POLL_S):
                         await self._wake.wait()
                     continue
-                await self._process(job, process)
+                try:
+                    await self._process(job, process)
+                except Exception:
+                    # _process records every failure it expects; this is the last net
+                    # so that nothing a job does can end the worker loop.
+                    logger.exception("job %s: unexpected failure in the runner", job.id)
         finally:
             await process.aclose()
 
