@@ -681,3 +681,171 @@ async def test_9_an_aborted_upload_is_quiet_and_leaves_nothing(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert list(engine.settings.tmp_dir.iterdir()) == []
     assert list(engine.settings.uploads_dir.iterdir()) == []
+
+
+# ------------------------------------------------------------------ 3. huge files, time limits
+
+
+def lying_mka(seconds: float, declared: float) -> bytes:
+    """A Matroska file of ``seconds`` of noise whose header says it lasts ``declared``."""
+    import struct as _struct
+
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    out = av.open(buf, "w", format="matroska")
+    stream = out.add_stream("pcm_s16le", rate=16000, layout="mono")
+    rng = np.random.default_rng(3)
+    for i in range(int(seconds * 10)):
+        frame = av.AudioFrame.from_ndarray(
+            (rng.standard_normal((1, 1600)) * 300).astype(np.int16), format="s16", layout="mono")
+        frame.sample_rate = 16000
+        frame.pts = i * 1600
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+    data = bytearray(buf.getvalue())
+    at = data.find(b"\x44\x89\x88")  # Segment Info / Duration, an 8-byte float in ms
+    data[at + 3 : at + 11] = _struct.pack(">d", declared * 1000)
+    return bytes(data)
+
+
+def flac_declaring(hours: float) -> bytes:
+    """One second of FLAC silence whose STREAMINFO says it lasts ``hours`` (as a 24 h file's does)."""
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    out = av.open(buf, "w", format="flac")
+    stream = out.add_stream("flac", rate=16000, layout="mono")
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, 16000), dtype=np.int16), format="s16",
+                                       layout="mono")
+    frame.sample_rate = 16000
+    frame.pts = 0
+    for packet in [*stream.encode(frame), *stream.encode(None)]:
+        out.mux(packet)
+    out.close()
+    data = bytearray(buf.getvalue())
+    # STREAMINFO's total sample count: the low 36 bits of the 8 bytes at offset 18.
+    (packed,) = struct.unpack(">Q", data[18:26])
+    packed = (packed & ~((1 << 36) - 1)) | int(hours * 3600 * 16000)
+    data[18:26] = struct.pack(">Q", packed)
+    return bytes(data)
+
+
+async def job_error(c: Any, data: bytes, **extra: Any) -> dict[str, Any]:
+    url = (await c.post("/v2/upload", content=data)).json()["upload_url"]
+    r = await c.post("/v2/transcript", json={"audio_url": url, **extra})
+    assert r.status_code == 200, r.text
+    return await wait_done(c, r.json()["id"])
+
+
+@pytest.mark.anyio
+async def test_3_concat_lists_and_playlists_are_refused(engine: Any) -> None:
+    """Before: an ffconcat list naming an upload 20,000 times decoded 62 h of audio."""
+    async with client_for(engine.app) as c:
+        target = (await c.post("/v2/upload", content=RIVER)).json()["upload_url"]
+        name = target.rsplit("/", 1)[1]
+        listing = b"ffconcat version 1.0\n" + f"file {name}\n".encode() * 20_000
+        with webhook_receiver() as (hook_url, received):
+            playlist = (b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n"
+                        + hook_url.encode() + b"\n#EXT-X-ENDLIST\n")
+            for data in (listing, playlist):
+                body = await job_error(c, data)
+                assert body["status"] == "error", body
+                assert "format" in body["error"], body["error"]
+        assert received == []  # the playlist's URL was never fetched
+
+
+@pytest.mark.anyio
+async def test_3_audio_over_the_duration_limit_ends_in_error(tmp_path: Path) -> None:
+    """From the metadata (a FLAC declaring 24 h), and while decoding (a header that lies)."""
+    async with (
+        open_engine(data_dir=tmp_path, workers=1, recognizer="pocketsphinx",
+                    max_audio_duration=3) as eng,
+        client_for(eng.app) as c,
+    ):
+        declared = await job_error(c, flac_declaring(24))
+        assert declared["status"] == "error"
+        assert "declared as 24:00:00" in declared["error"], declared["error"]
+        lying = await job_error(c, lying_mka(seconds=8, declared=1))
+        assert lying["status"] == "error"
+        assert "at least" in lying["error"] and "max_audio_duration" in lying["error"]
+        ok = await job_error(c, lying_mka(seconds=2, declared=2))
+        assert ok["status"] == "completed", ok["error"]
+
+
+@pytest.mark.anyio
+async def test_3_a_job_past_its_time_limit_ends_in_error(tmp_path: Path) -> None:
+    async with (
+        open_engine(data_dir=tmp_path, workers=1, recognizer="pocketsphinx",
+                    max_job_time=5) as eng,
+        client_for(eng.app) as c,
+    ):
+        slow = await job_error(c, noise_wav(60))
+        assert slow["status"] == "error"
+        assert "longer than the 5 s limit" in slow["error"], slow["error"]
+        quick = await job_error(c, RIVER[:3000])  # the worker was replaced: this one runs
+        assert quick["status"] == "completed", quick["error"]
+
+
+def test_3_audio_reaches_the_recogniser_in_bounded_chunks(tmp_path: Path) -> None:
+    import numpy as np
+
+    from audio_highlights.engine._audio import decode_audio, iter_audio
+
+    path = tmp_path / "long.wav"
+    path.write_bytes(noise_wav(31))
+    chunks = list(iter_audio(path, chunk_seconds=10))
+    assert [len(ch) <= 10 * 16000 for ch in chunks] == [True] * len(chunks)
+    assert len(chunks) == 4
+    whole = decode_audio(path)
+    assert np.array_equal(np.concatenate(chunks), whole)
+    assert len(whole) == 31 * 16000
+
+
+def test_3_words_of_later_chunks_keep_their_place_in_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audio_highlights.engine import _audio, _pipeline
+
+    path = tmp_path / "river.mp3"
+    path.write_bytes((AUDIO / "river_cleanup.mp3").read_bytes())
+    request = _pipeline.JobRequest(path=str(path), params={}, recognizer="pocketsphinx",
+                                   model_dir=None, cpu_threads=1)
+    whole = _pipeline.run_job(request)
+    monkeypatch.setattr(_audio, "CHUNK_SECONDS", 4.0)
+    chunked = _pipeline.run_job(request)
+    assert chunked["audio_duration"] == whole["audio_duration"] == 11
+    starts = [w["start"] for w in chunked["words"]]
+    assert starts == sorted(starts) and starts[-1] > 8000  # words from the third chunk
+    assert abs(len(chunked["words"]) - len(whole["words"])) <= len(whole["words"]) // 3
+
+
+@pytest.mark.chaos
+def test_3_decoding_memory_stays_flat_with_duration(tmp_path: Path) -> None:
+    """Two hours of audio decode in the worker's chunks at well under the size of the file
+    as float32 (the whole-file decode before held 460 MB of samples, and a copy)."""
+    code = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from audio_highlights.engine._audio import iter_audio\n"
+        "n = sum(len(c) for c in iter_audio(Path(sys.argv[1])))\n"
+        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    path = tmp_path / "two-hours.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        second = bytes(range(16)) * 2000
+        for _ in range(2 * 3600):
+            w.writeframesraw(second)
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True, timeout=600)
+    samples, peak_mib = (int(x) for x in out.stdout.split())
+    assert samples == 2 * 3600 * 16000
+    assert peak_mib < 300, peak_mib  # float32 of the whole file alone is 439 MiB

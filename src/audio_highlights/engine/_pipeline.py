@@ -6,7 +6,14 @@ stages: decode, cut (``audio_start_from``/``audio_end_at``), check the amount of
 speech (``speech_threshold``), choose the language (given, or detected), recognise,
 align the words on the audio (:mod:`._align`), shape them (:mod:`._text`), label
 speakers (:mod:`._diarize`), move them onto the file's timeline, and compute the
-features that need them (key phrases). Everything heavy happens here, in the
+features that need them (key phrases).
+
+The audio is decoded and recognised in chunks of about five minutes
+(:func:`~._audio.iter_audio`), so a worker's memory stays flat however long the
+recording: the speech check, language detection, recognition and alignment
+work chunk by chunk. Only speaker labels compare voices across the whole clip,
+so a job that asks for them keeps the clip's samples (at most
+``max_audio_duration`` of them). Everything heavy happens here, in the
 worker, so the server's event loop only moves bytes. The reply is the
 transcript's result fields as plain, JSON-ready values.
 
@@ -17,7 +24,7 @@ Before its first job a worker runs :func:`warm_up` (the parent sends a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +32,10 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
+from . import _audio
 from ._align import align_words
 from ._asr import Decoding, detect_language, load_recognizer, recognize_audio, speech_fraction
-from ._audio import SAMPLE_RATE, decode_audio
+from ._audio import SAMPLE_RATE
 from ._params import JobOptions, job_options
 from ._text import shape_words
 
@@ -51,6 +59,7 @@ class JobRequest:
         model_dir: The faster-whisper model directory (``None`` for pocketsphinx).
         cpu_threads: Threads the recogniser may use.
         accuracy: The engine's ``accuracy`` setting (``"fast"`` or ``"accurate"``).
+        max_audio_duration: Longest audio accepted, in seconds (``None``: no limit).
     """
 
     path: str
@@ -59,6 +68,7 @@ class JobRequest:
     model_dir: str | None
     cpu_threads: int
     accuracy: str = "fast"
+    max_audio_duration: float | None = None
 
 
 @frozen(kw_only=True)
@@ -88,16 +98,51 @@ def warm_up(request: WarmUp) -> str:
 Audio = npt.NDArray[np.float32]
 
 
-def _cut(audio: Audio, options: JobOptions) -> Audio:
-    start = options.start_ms * SAMPLE_RATE // 1000
-    end = None if options.end_ms is None else options.end_ms * SAMPLE_RATE // 1000
-    return audio[start:end]
+class _Recording:
+    """The job's file, decoded chunk by chunk each time :meth:`clip` is iterated."""
+
+    def __init__(self, request: JobRequest, options: JobOptions) -> None:
+        self._request = request
+        self._start = options.start_ms * SAMPLE_RATE // 1000
+        self._end = None if options.end_ms is None else options.end_ms * SAMPLE_RATE // 1000
+        #: Samples in the whole file (known once :meth:`clip` has run to its end).
+        self.samples = 0
+
+    def clip(self) -> Iterator[Audio]:
+        """The chunks of the clip (``audio_start_from``..``audio_end_at``), in order.
+
+        Yields one empty chunk if the clip is empty. The file is decoded to its
+        end, so that :attr:`samples` is the whole file's length.
+        """
+        position = 0
+        empty = True
+        for chunk in _audio.iter_audio(
+            Path(self._request.path),
+            max_duration=self._request.max_audio_duration,
+            chunk_seconds=_audio.CHUNK_SECONDS,
+        ):
+            low, high = position, position + len(chunk)
+            position = high
+            start = max(self._start, low)
+            end = high if self._end is None else min(self._end, high)
+            if start < end:
+                empty = False
+                yield chunk[start - low : end - low]
+        self.samples = position
+        if empty:
+            yield np.zeros(0, dtype=np.float32)
 
 
-def _check_speech(audio: Audio, options: JobOptions) -> None:
+def _check_speech(recording: _Recording, options: JobOptions) -> None:
     if options.speech_threshold is None or options.speech_threshold <= 0:
         return
-    fraction = speech_fraction(audio)
+    # A pass of its own (decoding is cheap beside recognition): a job below the
+    # threshold fails before anything is recognised.
+    speech = total = 0.0
+    for chunk in recording.clip():
+        speech += speech_fraction(chunk) * len(chunk)
+        total += len(chunk)
+    fraction = speech / total if total else 0.0
     if fraction < options.speech_threshold:
         # The hosted API's message, word for word.
         raise JobFailed(
@@ -217,30 +262,44 @@ def run_job(request: JobRequest) -> dict[str, Any]:
         for, ``utterances`` and ``auto_highlights_result``.
 
     Raises:
-        AudioDecodeError: The file holds no decodable audio.
+        AudioDecodeError: The file holds no decodable audio (or is of a refused format).
+        AudioTooLong: The audio is longer than ``request.max_audio_duration``.
         RecognizerUnavailable: No recognizer can be loaded.
         JobFailed: The request's conditions are not met (speech threshold,
             language confidence threshold).
     """
     options = job_options(request.params, accuracy=request.accuracy)
-    audio = decode_audio(Path(request.path))
-    clip = _cut(audio, options)
-    _check_speech(clip, options)
-    language_code, language, confidence = _choose_language(clip, request, options)
-    words, used = recognize_audio(
-        clip,
-        request.recognizer,
-        request.model_dir,
-        request.cpu_threads,
-        _decoding(options, language),
-    )
-    if used == "whisper":
-        # pocketsphinx's dictionary and acoustic model are English
-        align_words(clip, words, forced=language == "en")
+    recording = _Recording(request, options)
+    _check_speech(recording, options)
+    words: list[dict[str, Any]] = []
+    kept: list[Audio] = []
+    clip_samples = 0
+    used = request.recognizer
+    chosen: tuple[str, str, float | None] | None = None
+    for chunk in recording.clip():
+        if chosen is None:
+            # Whisper detects the language from the first 30 s of speech.
+            chosen = _choose_language(chunk, request, options)
+            decoding = _decoding(options, chosen[1])
+        # A whisper that cannot load falls back once, not once per chunk.
+        chunk_words, used = recognize_audio(
+            chunk, used, request.model_dir, request.cpu_threads, decoding
+        )
+        if used == "whisper":
+            # pocketsphinx's dictionary and acoustic model are English
+            align_words(chunk, chunk_words, forced=chosen[1] == "en")
+        _to_file_time(chunk_words, round(clip_samples * 1000 / SAMPLE_RATE))
+        words.extend(chunk_words)
+        clip_samples += len(chunk)
+        if options.speaker_labels:
+            kept.append(chunk)
+    assert chosen is not None  # clip() yields at least one chunk
+    language_code, language, confidence = chosen
     words = shape_words(words, options, language)
     for word in words:
         word["speaker"] = None
     if options.speaker_labels:
+        clip = kept[0] if len(kept) == 1 else np.concatenate(kept)
         _label_speakers(clip, words, options, request.cpu_threads)
     _to_file_time(words, options.start_ms)
     confidences = [w["confidence"] for w in words]
@@ -249,7 +308,7 @@ def run_job(request: JobRequest) -> dict[str, Any]:
         "text": " ".join(w["text"] for w in words),
         "words": words,
         "confidence": round(sum(confidences) / len(confidences), 4) if words else None,
-        "audio_duration": round(len(audio) / SAMPLE_RATE),
+        "audio_duration": round(recording.samples / SAMPLE_RATE),
         "language_code": language_code,
         "language_confidence": confidence,
         "speech_model_used": "whisper-base" if used == "whisper" else "pocketsphinx",

@@ -294,6 +294,7 @@ class Runner:
             model_dir=self.model_dir,
             cpu_threads=self._cpu_threads,
             accuracy=self.settings.accuracy,
+            max_audio_duration=self.settings.max_audio_duration,
         )
         out: dict[str, Any] = await process.call(request)
         return out
