@@ -76,6 +76,17 @@ def start_serve(
             time.sleep(0.1)
 
 
+def stop_serve(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a ``start_serve`` process: SIGTERM, then SIGKILL after 20 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Server:
     def __init__(self, url: str, data_dir: Path) -> None:
         self.url = url
@@ -102,12 +113,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield Server(url, data_dir)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_serve(proc)
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ httpx2 = pytest.importorskip("httpx2")
 from audio_highlights.engine import EngineSettings, _serve  # noqa: E402
 from audio_highlights.engine import open_engine as _open_engine  # noqa: E402
 
-from .conftest import AUDIO, free_port, start_serve  # noqa: E402
+from .conftest import AUDIO, free_port, start_serve, stop_serve  # noqa: E402
 
 BASE = "http://embedded.audio-highlights"
 
@@ -157,16 +157,6 @@ def wait_sync(c: Any, tid: str, timeout: float = 60) -> dict[str, Any]:
         time.sleep(0.1)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 # ------------------------------------------------------------------ 1. one submit stops it
 
 
@@ -211,7 +201,7 @@ def test_1_a_bad_webhook_field_is_a_400_and_the_server_lives(tmp_path: Path) -> 
             assert received[0][0]["X-Key"] == "s3cret"
             assert proc.poll() is None
     finally:
-        stop(proc)
+        stop_serve(proc)
 
 
 @pytest.mark.anyio
@@ -273,7 +263,7 @@ def test_2_a_disk_that_refuses_writes_gets_507_and_the_server_lives(tmp_path: Pa
             assert c.post("/v2/upload", content=RIVER).status_code == 200
             assert proc.poll() is None
     finally:
-        stop(proc)
+        stop_serve(proc)
     assert not list((tmp_path / "tmp").iterdir())  # the refused upload left nothing
 
 
@@ -471,7 +461,7 @@ def test_6_slow_and_idle_clients_do_not_exhaust_the_server(tmp_path: Path) -> No
     finally:
         for s in socks:
             s.close()
-        stop(proc)
+        stop_serve(proc)
     lines = log.read_text(errors="replace").splitlines()
     assert len(lines) < 60, lines[:80]
     assert not any("Traceback" in line for line in lines), lines
@@ -714,7 +704,7 @@ def lying_mka(seconds: float, declared: float) -> bytes:
 
 
 def flac_declaring(hours: float) -> bytes:
-    """One second of FLAC silence whose STREAMINFO says it lasts ``hours`` (as a 24 h file's does)."""
+    """One second of FLAC silence whose STREAMINFO says it lasts ``hours``."""
     import av
     import numpy as np
 
