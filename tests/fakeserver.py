@@ -57,13 +57,14 @@ FAILED_JOB_ERROR = "Transcoding failed. File does not appear to contain audio."
 STATUSES = ("queued", "processing", "completed", "error")
 _READ_SIZE = 65536
 
-FaultKind = Literal["respond", "close", "close_mid_body", "stall"]
+FaultKind = Literal["respond", "close", "close_mid_body", "stall", "trickle", "endless"]
 
 #: What the random fault mode (``FakeServer(fault_rate=...)``) draws from, uniformly.
 #: ``reset_before``: hang up before reading the request (nothing was processed).
 #: ``reset_after``: process the request (job created, upload stored), then hang up unanswered.
 #: ``truncated``: process it, then send the headers and half the body before hanging up.
 #: ``malformed``: process it, then answer 200 with a body that is not JSON.
+#: ``500_after``: process it (job created, upload stored), then answer 500 anyway.
 #: ``stall``: sleep ``stall_seconds`` (past the client's read timeout), then hang up.
 #: The numeric kinds answer that status without processing (429 with ``Retry-After``).
 RANDOM_FAULT_KINDS: tuple[str, ...] = (
@@ -76,10 +77,11 @@ RANDOM_FAULT_KINDS: tuple[str, ...] = (
     "reset_after",
     "truncated",
     "malformed",
+    "500_after",
     "stall",
 )
 # Kinds that let the request through and spoil only the answer.
-_AFTER_KINDS = frozenset({"reset_after", "truncated", "malformed"})
+_AFTER_KINDS = frozenset({"reset_after", "truncated", "malformed", "500_after"})
 
 
 @dataclass
@@ -89,7 +91,10 @@ class Fault:
     Kinds: ``respond`` sends ``status``/``headers``/``body`` instead of the real answer;
     ``close`` drops the connection before reading the request body; ``close_mid_body`` drops
     it once ``after_bytes`` of the body have arrived; ``stall`` sleeps ``seconds`` and then
-    answers normally (handy for client timeouts).
+    answers normally (handy for client timeouts); ``trickle`` sends ``status``, ``headers``
+    and a ``Content-Length`` of ``declared`` bytes, then one byte every ``seconds``;
+    ``endless`` sends ``status`` and ``headers``, then a chunked body of 64 KiB pieces, one
+    every ``seconds`` (0: as fast as the client reads), that never ends.
     """
 
     kind: FaultKind = "respond"
@@ -101,6 +106,7 @@ class Fault:
     body: bytes | str | dict[str, Any] = b""
     seconds: float = 0.0
     after_bytes: int = 1
+    declared: int = 1_000_000  # the Content-Length a ``trickle`` announces
     hits: int = 0  # how many requests this fault has affected so far
 
     def matches(self, method: str, path: str) -> bool:
@@ -184,6 +190,13 @@ class FakeServer:
     from a ``random.Random(seed)``; ``injected`` counts them by kind. ``retry_after`` is the
     ``Retry-After`` a random 429 carries, ``stall_seconds`` how long a random stall lasts.
     ``open_connections`` is how many connections are being served right now.
+
+    ``idempotency=False`` ignores ``Idempotency-Key`` (as the hosted API documents no such
+    header): every submit that gets through creates a job. ``list_lag`` hides jobs younger
+    than that many seconds from ``GET /v2/transcript`` (an eventually consistent listing).
+    ``echo_key=True`` echoes the ``authorization`` it was sent everywhere a careless server
+    might: a header, the request id, every error message and HTML page, garbled bodies,
+    ``upload_url`` and so the ``error`` of failed jobs (for the key-leak tests).
     """
 
     api_key: str | None = None
@@ -200,7 +213,7 @@ class FakeServer:
     jobs: dict[str, Job] = field(default_factory=dict)
     created_jobs: int = 0
     requests: list[RecordedRequest] = field(default_factory=list)
-    idempotency: dict[str, str] = field(default_factory=dict)  # key -> job id
+    idempotency_keys: dict[str, str] = field(default_factory=dict)  # key -> job id
     errors: list[Exception] = field(default_factory=list)  # bugs in the fake itself
     connections: int = 0  # accepted TCP connections, to observe keep-alive reuse
     open_connections: int = 0  # connections currently being served (leak checks)
@@ -210,6 +223,9 @@ class FakeServer:
     retry_after: str = "0.05"
     stall_seconds: float = 1.0
     injected: dict[str, int] = field(default_factory=dict)  # random faults applied, by kind
+    idempotency: bool = True
+    list_lag: float = 0.0
+    echo_key: bool = False
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -260,6 +276,7 @@ class FakeServer:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
         query = dict(parse_qsl(target.query, keep_blank_values=True))
         self.requests.append(RecordedRequest(method, path, query, headers, time.monotonic()))
+        echo = headers.get("authorization", "") if self.echo_key else None
 
         fault = next((f for f in self.faults if f.matches(method, path)), None)
         if fault is not None:
@@ -269,13 +286,16 @@ class FakeServer:
             if fault.kind == "close_mid_body":
                 await _read_body(conn, stream, stop_after=fault.after_bytes)
                 raise _Drop
+            if fault.kind in ("trickle", "endless"):
+                await _read_body(conn, stream)
+                await _never_finish(conn, stream, fault)
             if fault.kind == "stall":
                 await anyio.sleep(fault.seconds)
             else:
                 await _read_body(conn, stream)
                 body = fault.body
                 raw = json.dumps(body).encode() if isinstance(body, dict) else body
-                await _respond(conn, stream, fault.status, raw, fault.headers)
+                await _respond(conn, stream, fault.status, raw, fault.headers, echo=echo)
                 return
 
         spoil = self._draw_fault()
@@ -292,16 +312,18 @@ class FakeServer:
                 # What a proxy in front of the API says: HTML, not JSON.
                 headers_out["content-type"] = "text/html"
                 await _respond(conn, stream, status, b"<html><h1>502 Bad Gateway</h1></html>",
-                               headers_out)
+                               headers_out, echo=echo)
             else:
                 await _respond(conn, stream, status,
-                               json.dumps({"error": f"injected {status}"}).encode(), headers_out)
+                               json.dumps({"error": f"injected {status}"}).encode(), headers_out,
+                               echo=echo)
             return
 
         if self.api_key is not None and headers.get("authorization") != self.api_key:
             await _read_body(conn, stream)
             await _respond_json(
-                conn, stream, 401, {"error": "Authentication error, API token missing/invalid"}
+                conn, stream, 401, {"error": "Authentication error, API token missing/invalid"},
+                echo=echo,
             )
             return
 
@@ -319,19 +341,25 @@ class FakeServer:
                 raise _Drop from exc
             status, payload = 500, {"error": f"fake server bug: {exc!r}"}
         if spoil is None:
-            await _respond_json(conn, stream, status, payload)
+            await _respond_json(conn, stream, status, payload, echo=echo)
             return
         # The request was processed; only the answer goes wrong.
         if spoil == "reset_after":
             raise _Drop
+        if spoil == "500_after":
+            await _respond_json(conn, stream, 500, {"error": "injected 500 after processing"},
+                                echo=echo)
+            return
         raw = json.dumps(payload).encode()
         if spoil == "malformed":
-            await _respond(conn, stream, 200, raw[: len(raw) // 2] + b"<!-- garbled -->")
+            garbled = raw[: len(raw) // 2] + f"<!-- garbled {echo or ''} -->".encode()
+            await _respond(conn, stream, 200, garbled, echo=echo)
             return
         out = conn.send(
             h11.Response(
                 status_code=status,
-                headers=[("content-type", "application/json"), ("content-length", str(len(raw)))],
+                headers=[("content-type", "application/json"), ("content-length", str(len(raw))),
+                         *_echo_headers(echo).items()],
             )
         )
         out += conn.send(h11.Data(data=raw[: len(raw) // 2]))
@@ -360,6 +388,8 @@ class FakeServer:
         if size == 0:
             return 400, {"error": "Upload failed: the request body is empty."}
         url = f"{self.base_url}/files/{uuid.uuid4()}"
+        if self.echo_key:
+            url += f"?token={headers.get('authorization', '')}"
         self.uploads.append(
             Upload(
                 size=size,
@@ -414,9 +444,9 @@ class FakeServer:
             return 400, {"error": "Request body must be a JSON object"}
         if not isinstance(params.get("audio_url"), str) or not params["audio_url"]:
             return 400, {"error": "audio_url is required and must be a string"}
-        key = headers.get("idempotency-key")
-        if key is not None and key in self.idempotency:
-            return 200, self.transcript_json(self.jobs[self.idempotency[key]])
+        key = headers.get("idempotency-key") if self.idempotency else None
+        if key is not None and key in self.idempotency_keys:
+            return 200, self.transcript_json(self.jobs[self.idempotency_keys[key]])
         job = Job(
             id=str(uuid.uuid4()),
             request=params,
@@ -429,7 +459,7 @@ class FakeServer:
         self.jobs[job.id] = job
         self.created_jobs += 1
         if key is not None:
-            self.idempotency[key] = job.id
+            self.idempotency_keys[key] = job.id
         return 200, self.transcript_json(job, status="queued")
 
     def _list(self, query: dict[str, str], raw_query: str) -> tuple[int, dict[str, Any]]:
@@ -443,7 +473,12 @@ class FakeServer:
         status = query.get("status")
         if status is not None and status not in STATUSES:
             return 400, {"error": f"Invalid status: {status}"}
-        ordered = [j for j in self.jobs.values() if status is None or j.status == status]
+        now = time.monotonic()
+        ordered = [
+            j
+            for j in self.jobs.values()
+            if (status is None or j.status == status) and now - j.created >= self.list_lag
+        ]
         ids = [j.id for j in ordered]  # oldest first
         # Cursors compare by creation order, since the cursor may itself be filtered out.
         rank = {job_id: i for i, job_id in enumerate(self.jobs)}
@@ -490,8 +525,14 @@ class FakeServer:
             "created": job.created_at.isoformat(),
             "completed": _completed_at(job) if status == "completed" else None,
             "audio_url": "http://deleted_by_user" if job.deleted else job.request["audio_url"],
-            "error": FAILED_JOB_ERROR if status == "error" else None,
+            "error": self._failure(job) if status == "error" else None,
         }
+
+    def _failure(self, job: Job) -> str:
+        """A failed job's ``error`` (quoting its ``audio_url`` in echo mode, as downloads do)."""
+        if self.echo_key:
+            return f"Download error, unable to download {job.request['audio_url']}"
+        return FAILED_JOB_ERROR
 
     def transcript_json(self, job: Job, status: str | None = None) -> dict[str, Any]:
         """The ``Transcript`` object for ``job`` as the API would return it right now.
@@ -525,7 +566,7 @@ class FakeServer:
             error=None,
         )
         if status == "error":
-            out["error"] = FAILED_JOB_ERROR
+            out["error"] = self._failure(job)
         elif job.deleted:
             out.update(
                 text="Deleted by user.",
@@ -619,10 +660,26 @@ async def _respond(
     status: int,
     body: bytes | str,
     headers: dict[str, str] | None = None,
+    *,
+    echo: str | None = None,
 ) -> None:
-    """Send a complete response; ``headers`` override the JSON defaults by name."""
+    """Send a complete response; ``headers`` override the JSON defaults by name.
+
+    ``echo`` (echo mode) goes into the headers and, for an error, into its body.
+    """
     raw = body.encode() if isinstance(body, str) else body
+    if echo is not None and status >= 300:
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+            payload["error"] += f" (sent authorization: {echo})"
+            raw = json.dumps(payload).encode()
+        else:
+            raw += f"<p>authorization: {echo}</p>".encode()
     merged = {"content-type": "application/json", "x-request-id": str(uuid.uuid4())}
+    merged.update(_echo_headers(echo))
     merged.update({k.lower(): v for k, v in (headers or {}).items()})
     merged["content-length"] = str(len(raw))
     out = conn.send(h11.Response(status_code=status, headers=list(merged.items())))
@@ -631,11 +688,39 @@ async def _respond(
     await stream.send(out)
 
 
+async def _never_finish(
+    conn: h11.Connection, stream: anyio.abc.SocketStream, fault: Fault
+) -> None:
+    """A ``trickle`` or ``endless`` answer: headers, then a body that never completes."""
+    headers = {"content-type": "application/json"}
+    headers.update({k.lower(): v for k, v in fault.headers.items()})
+    if fault.kind == "trickle":
+        headers["content-length"] = str(fault.declared)
+    await stream.send(conn.send(h11.Response(status_code=fault.status,
+                                             headers=list(headers.items()))))
+    piece = b"x" if fault.kind == "trickle" else b"[" * 65536
+    while True:
+        await stream.send(conn.send(h11.Data(data=piece)))
+        await anyio.sleep(fault.seconds)
+
+
 async def _respond_json(
-    conn: h11.Connection, stream: anyio.abc.SocketStream, status: int, payload: dict[str, Any]
+    conn: h11.Connection,
+    stream: anyio.abc.SocketStream,
+    status: int,
+    payload: dict[str, Any],
+    *,
+    echo: str | None = None,
 ) -> None:
     """Send ``payload`` as a JSON response."""
-    await _respond(conn, stream, status, json.dumps(payload).encode())
+    await _respond(conn, stream, status, json.dumps(payload).encode(), echo=echo)
+
+
+def _echo_headers(echo: str | None) -> dict[str, str]:
+    """The headers by which echo mode repeats the key: its own, and inside the request id."""
+    if echo is None:
+        return {}
+    return {"x-echo-authorization": echo, "x-request-id": f"req-{echo}"}
 
 
 @asynccontextmanager

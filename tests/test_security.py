@@ -13,7 +13,7 @@ import pytest
 
 import audio_highlights as ah
 from audio_highlights._http import KeyAuth
-from fakeserver import FakeServer, serve_fake
+from fakeserver import FakeServer, Fault, serve_fake
 
 KEY = "sk-secret-4f9a2c7e1b3d5a8c"
 QUICK = ah.RetrySettings(initial=0.01, max_backoff=0.02, max_retry_after=0.05, max_retries=3,
@@ -96,6 +96,71 @@ async def test_key_absent_from_logs_and_errors_under_faults(
         assert KEY not in record.getMessage() and KEY not in repr(record.args)
 
 
+def shown_by(exc: BaseException) -> str:
+    """What an error can show: :func:`texts_of`, plus its string attributes and causes'."""
+    parts = [texts_of(exc)]
+    current: BaseException | None = exc
+    while current is not None:
+        parts += [repr(v) for v in vars(current).values() if isinstance(v, (str, dict, list))]
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+@pytest.mark.anyio
+async def test_key_echoed_by_the_server_never_shows(debug_logs: pytest.LogCaptureFixture) -> None:
+    """A server that repeats the key everywhere: headers, request ids, error messages, HTML
+    pages, garbled bodies, upload URLs and the errors of failed jobs. The key is masked in
+    every exception (message, repr, attributes, causes) and every log record at DEBUG."""
+    errors: list[BaseException] = []
+    async with serve_fake(api_key=KEY, complete_after=0.05, fault_rate=0.3, seed=21,
+                          stall_seconds=0.3, echo_key=True) as server:
+        no_retry = ah.RetrySettings(max_retries=0)
+        client = ah.AsyncClient(api_key=KEY, base_url=server.base_url, retry=no_retry,
+                                polling=POLL, timeout=0.2)
+        async with client:
+            with anyio.fail_after(60):
+                results = await client.transcribe_all([b"abc" * 100 + bytes([i])
+                                                       for i in range(40)])
+            errors += [r.error for r in results if r.error is not None]
+            server.fault_rate = 0.0
+            server.faults = [
+                Fault(method="GET", path="/v2/transcript/redirect", status=302,
+                      headers={"location": f"https://elsewhere.example/?key={KEY}"}),
+                Fault(method="GET", path="/v2/transcript/html", status=503,
+                      body=f"<html>upstream said {KEY}</html>"),
+                Fault(method="GET", path="/v2/transcript/garbage", status=200,
+                      body=f"not json {KEY}"),
+            ]
+            server.fail_jobs = True  # "unable to download <upload_url with the key>"
+            for call in (client.get("no-such-id"), client.wait("no-such-id"),
+                         client.get("redirect"), client.get("html"), client.get("garbage"),
+                         client.transcribe(b"will fail")):
+                try:
+                    await call
+                except ah.AudioHighlightsError as exc:
+                    errors.append(exc)
+        # A server that refuses the key and quotes it back.
+        async with ah.AsyncClient(api_key=KEY + "-wrong", base_url=server.base_url,
+                                  retry=no_retry) as wrong:
+            with pytest.raises(ah.AuthenticationError) as info:
+                await wrong.get("x")
+            errors.append(info.value)
+    kinds = {type(e).__name__ for e in errors}
+    assert {"NotFoundError", "RedirectError", "ServerError",
+            "APIResponseError", "JobFailedError", "AuthenticationError"} <= kinds, kinds
+    for exc in errors:
+        text = shown_by(exc)
+        assert KEY not in text, text
+        assert "***" in text or isinstance(exc, (ah.APIConnectionError, ah.JobTimeoutError)), text
+    # The HTTP stack logged the echoed headers; the filter masked them.
+    headers_logged = [r.getMessage() for r in debug_logs.records
+                      if "x-echo-authorization" in r.getMessage()]
+    assert headers_logged and all("***" in m for m in headers_logged)
+    for record in debug_logs.records:
+        assert KEY not in record.getMessage() and KEY not in repr(record.args)
+    assert KEY not in debug_logs.text
+
+
 class _ServerThread:
     """The fake API on its own thread and event loop, for a CLI that runs its own loop."""
 
@@ -139,7 +204,8 @@ def test_cli_output_never_shows_the_key(
     audio = tmp_path / "a.mp3"
     audio.write_bytes(b"\x00" * 2048)
     monkeypatch.delenv("ASSEMBLYAI_API_KEY", raising=False)
-    with _ServerThread(api_key=server_key, complete_after=0.05) as server:
+    # The server echoes the key it gets in headers, errors and upload URLs.
+    with _ServerThread(api_key=server_key, complete_after=0.05, echo_key=True) as server:
         outputs = []
         for extra in ([], ["--json"], ["--jsonl"], ["--csv"]):
             code = main([str(audio), str(tmp_path / "missing.mp3"), "--api-key", KEY,

@@ -179,7 +179,8 @@ async def test_poll_honours_retry_after_on_200() -> None:
         status = "completed" if len(times) == 2 else "processing"
         return httpx2.Response(200, json=job(status), headers={"retry-after": "0.3"})
 
-    async with client_with(slow_down) as client:
+    # The poll's Retry-After is honoured up to max_retry_after.
+    async with client_with(slow_down, retry=ah.RetrySettings(max_retry_after=1)) as client:
         await client.wait("job1")
     assert times[1] - times[0] >= 0.28
 

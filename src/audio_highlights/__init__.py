@@ -26,6 +26,8 @@ from ._errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
+    ResponseTooLargeError,
     ServerError,
     SourceError,
     UploadError,
@@ -50,6 +52,7 @@ from ._options import (
     TranscriptOptions,
 )
 from ._polling import StatusCallback
+from ._redact import RedactingFilter
 from ._settings import DEFAULT, PollSettings, RetrySettings, Seconds, UseDefault
 from ._sources import ProgressCallback, Source
 from ._sync import Client
@@ -87,6 +90,9 @@ __all__ = [
     "ProgressCallback",
     "RateLimitError",
     "RedactPiiAudioOptions",
+    "RedactingFilter",
+    "RedirectError",
+    "ResponseTooLargeError",
     "RetrySettings",
     "Seconds",
     "Segment",

@@ -37,6 +37,7 @@ from ._errors import (
 from ._http import AsyncBaseTransport, AsyncHTTPClient, HTTPSession, KeyAuth, RawResponse
 from ._models import PageDetails, Segment, Transcript, WordSearchMatch
 from ._options import TranscriptOptions
+from ._redact import Redactor, unwatch, watch
 from ._retry import parse_retry_after, request_retrying
 from ._settings import RetrySettings
 from ._sources import ProgressCallback, Source, UploadBody, is_url, prepare_source
@@ -63,6 +64,8 @@ LIST_PAGE_LIMIT: Final = 200
 SubtitleFormat = Literal["srt", "vtt"]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid")
+# Fields of a transcript written by the server and quoted in messages.
+_SERVER_TEXT_FIELDS = ("error", "audio_url")
 
 
 @attrs.frozen
@@ -129,16 +132,6 @@ def _snippet(content: bytes) -> str:
     return content[:200].decode("utf-8", "replace")
 
 
-def _shape_error(what: str, data: Any, *, method: str, url: str) -> APIResponseError:
-    return APIResponseError(
-        f"{what}, got {str(data)[:200]!r}",
-        status_code=200,
-        body=str(data)[:200],
-        method=method,
-        url=url,
-    )
-
-
 class Requester:
     """Sends the SDK's requests to one API root, sharing limits, the 429 pause and retries.
 
@@ -153,6 +146,8 @@ class Requester:
         speech_models: Sent as ``speech_models`` unless a submit names its own.
         timeout: Read/write timeout of one HTTP request, seconds.
         connect_timeout: Timeout to open a connection, seconds.
+        request_timeout: Deadline of one whole HTTP request, seconds (``None``: none).
+        max_response_size: Largest response body read, bytes.
         verify: TLS verification.
         http_client: A pool to borrow instead of creating one.
         transport: The transport of the pool created here.
@@ -178,13 +173,25 @@ class Requester:
         verify: bool | str,
         http_client: AsyncHTTPClient | None,
         transport: AsyncBaseTransport | None,
+        request_timeout: float | None = None,
+        max_response_size: int = 64 * 1024 * 1024,
     ) -> None:
         if max_concurrency < 1 or max_concurrent_uploads < 1:
             raise UsageError("max_concurrency and max_concurrent_uploads must be at least 1")
         if chunk_size < 1024:
             raise UsageError("upload_chunk_size must be at least 1024 bytes")
+        if request_timeout is not None and not request_timeout > 0:
+            raise UsageError(f"request_timeout must be above 0 s, got {request_timeout!r}")
+        if isinstance(max_response_size, bool) or not (
+            isinstance(max_response_size, int) and max_response_size >= 1024
+        ):
+            raise UsageError(
+                "max_response_size must be an int of at least 1024 bytes, "
+                f"got {max_response_size!r}"
+            )
         self.base_url = base_url
         self.retry = retry
+        self.redactor = Redactor(api_key)
         self._http = HTTPSession(
             timeout=timeout,
             connect_timeout=connect_timeout,
@@ -194,8 +201,15 @@ class Requester:
             verify=verify,
             http_client=http_client,
             transport=transport,
+            request_timeout=request_timeout,
+            max_response_size=max_response_size,
+            redactor=self.redactor,
         )
         self._auth = KeyAuth(api_key) if api_key else None
+        # Log records of the HTTP stack show response headers: mask the key
+        # there for as long as this client is open.
+        self._watched = api_key
+        watch(api_key)
         self._headers = {
             "user-agent": f"audio-highlights/{__version__}",
             "accept": "application/json",
@@ -217,6 +231,8 @@ class Requester:
         """Refuse further requests and close the pool (unless it was borrowed)."""
         if not self._closed:
             self._closed = True
+            unwatch(self._watched)
+            self._watched = None
             await self._http.aclose()
 
     # ------------------------------------------------------------------ sending
@@ -337,21 +353,61 @@ class Requester:
 
     def _read(self, method: str, url: str, raw: RawResponse, *, text: bool) -> Reply:
         log.debug("%s %s -> %d", method, url, raw.status_code)
-        if raw.status_code >= 400:
-            raise self._error_for(method, url, raw)
+        if raw.status_code >= 300:
+            # Redirects are never followed (they would carry the key along).
+            raise self._error_for(method, url, self._masked(raw))
         if text:
             return Reply(data=raw.content.decode("utf-8", "replace"), headers=raw.headers)
         try:
             data = _decode_json(raw.content)
         except ValueError as exc:
-            raise APIResponseError(
-                f"the response is not JSON: {_snippet(raw.content)!r}",
-                status_code=raw.status_code,
-                body=_snippet(raw.content),
-                method=method,
-                url=url,
-            ) from exc
-        return Reply(data=data, headers=raw.headers)
+            failure = exc
+        else:
+            return Reply(data=data, headers=raw.headers)
+        # Raised outside the ``except`` so that the original error, which
+        # quotes the body, is not kept as the context.
+        snippet = self.redactor.text(_snippet(raw.content))
+        raise APIResponseError(
+            f"the response is not JSON: {snippet!r}",
+            status_code=raw.status_code,
+            body=snippet,
+            method=method,
+            url=url,
+        ) from self._masked_cause(failure)
+
+    def _masked_cause(self, exc: ValueError) -> ValueError:
+        # The decoder's error keeps the whole body (``doc``, ``object``).
+        r = self.redactor
+        if isinstance(exc, json.JSONDecodeError) and r.text(exc.doc) != exc.doc:
+            doc = r.text(exc.doc)
+            return json.JSONDecodeError(exc.msg, doc, min(exc.pos, len(doc)))
+        if isinstance(exc, UnicodeDecodeError) and r.content(exc.object) != exc.object:
+            body = r.content(exc.object)
+            end = min(exc.end, len(body))
+            return UnicodeDecodeError(exc.encoding, body, min(exc.start, end), end, exc.reason)
+        return exc
+
+    def _masked(self, raw: RawResponse) -> RawResponse:
+        # An error response is only ever shown, never used as data: mask it whole.
+        if not self.redactor:
+            return raw
+        return RawResponse(
+            status_code=raw.status_code,
+            headers=self.redactor.headers(raw.headers),
+            content=self.redactor.content(raw.content),
+            reason=self.redactor.text(raw.reason),
+        )
+
+    def shape_error(self, what: str, data: Any, *, method: str, path: str) -> APIResponseError:
+        """An :class:`APIResponseError` for a 200 whose JSON is not what ``what`` expected."""
+        shown = self.redactor.text(str(data)[:200])
+        return APIResponseError(
+            f"{what}, got {shown!r}",
+            status_code=200,
+            body=shown,
+            method=method,
+            url=self.base_url + path,
+        )
 
     def _error_for(self, method: str, url: str, raw: RawResponse) -> APIStatusError:
         try:
@@ -372,6 +428,7 @@ class Requester:
             retry_after=retry_after,
             method=method,
             url=url,
+            location=headers.get("location"),
         )
         if isinstance(error, RateLimitError):
             # One 429 slows the whole client: every request waits it out.
@@ -384,11 +441,25 @@ class Requester:
 
     def _transcript(self, reply: Reply, method: str, path: str) -> Transcript:
         if not isinstance(reply.data, Mapping) or not reply.data.get("id"):
-            raise _shape_error(
-                "expected a transcript object", reply.data, method=method, url=self.base_url + path
+            raise self.shape_error(
+                "expected a transcript object", reply.data, method=method, path=path
             )
         # The decoded reply belongs to nobody else, so no defensive copy is needed.
-        return Transcript._adopt(reply.data)
+        return Transcript._adopt(self._mask_server_text(reply.data))
+
+    def _mask_server_text(self, item: Any) -> Any:
+        # A job's ``error`` is the server's message (it becomes JobFailedError's)
+        # and may quote the audio_url; the audio_url of an upload is made up by
+        # the server. Both are shown (messages, the CLI), so a key a server put
+        # there is masked. Nothing the SDK sends again comes from these fields.
+        if self.redactor:
+            for name in _SERVER_TEXT_FIELDS:
+                value = item.get(name)
+                if isinstance(value, str):
+                    masked = self.redactor.text(value)
+                    if masked != value:
+                        item[name] = masked
+        return item
 
     async def _transcript_call(
         self, method: str, path: str, retry: RetrySettings | None = None
@@ -404,11 +475,11 @@ class Requester:
         reply = await self.send("POST", "/v2/upload", body=body, on_progress=on_progress)
         url = reply.data.get("upload_url") if isinstance(reply.data, Mapping) else None
         if not isinstance(url, str) or not url:
-            raise _shape_error(
+            raise self.shape_error(
                 "the upload response has no upload_url",
                 reply.data,
                 method="POST",
-                url=self.base_url + "/v2/upload",
+                path="/v2/upload",
             )
         return url
 
@@ -426,7 +497,8 @@ class Requester:
     ) -> Transcript:
         """``POST /v2/transcript``: create a job (``auto_highlights`` on unless set)."""
         if not is_url(audio_url):
-            raise SourceError(f"audio_url must be an http(s) URL, got {audio_url!r}")
+            shown = self.redactor.text(str(audio_url))
+            raise SourceError(f"audio_url must be an http(s) URL, got {shown!r}")
         payload: dict[str, Any] = {"audio_url": audio_url, "auto_highlights": True}
         fields = options.to_dict()
         if "speech_models" not in fields and "speech_model" not in fields:
@@ -475,13 +547,13 @@ class Requester:
             data = reply.data if isinstance(reply.data, Mapping) else {}
             items = data.get("transcripts")
             if not isinstance(items, list):
-                raise _shape_error(
+                raise self.shape_error(
                     "the transcript list has no 'transcripts' array",
                     reply.data,
                     method="GET",
-                    url=self.base_url + "/v2/transcript",
+                    path="/v2/transcript",
                 )
-            yield [item for item in items if isinstance(item, Mapping)]
+            yield [self._mask_server_text(item) for item in items if isinstance(item, dict)]
             details = data.get("page_details")
             prev_url = (
                 PageDetails.from_dict(details).prev_url if isinstance(details, Mapping) else None
@@ -511,11 +583,8 @@ class Requester:
         reply = await self.send("GET", path, params=params)
         items = reply.data.get(key) if isinstance(reply.data, Mapping) else None
         if not isinstance(items, list):
-            raise _shape_error(
-                f"expected an object with a {key!r} array",
-                reply.data,
-                method="GET",
-                url=self.base_url + path,
+            raise self.shape_error(
+                f"expected an object with a {key!r} array", reply.data, method="GET", path=path
             )
         return [item for item in items if isinstance(item, Mapping)]
 

@@ -53,8 +53,14 @@ class AsyncClient(BatchMethods, TranscriptViews):
             the hosted API; a self-hosted engine may need none.
         base_url: The API's root. Defaults to ``ASSEMBLYAI_BASE_URL``, else
             ``https://api.assemblyai.com``. Must be http(s).
-        timeout: Read/write timeout of one HTTP request.
+        timeout: Read/write timeout of each network operation of a request.
         connect_timeout: Timeout to open a connection.
+        request_timeout: Deadline of one whole HTTP request (connect, send and
+            every read), so a server that trickles its answer ends in
+            :class:`APITimeoutError`; each retry gets a new one. For an upload
+            it starts once the body is sent. ``None`` disables it.
+        max_response_size: Largest response body the client reads, in bytes;
+            a larger one is :class:`ResponseTooLargeError`.
         max_concurrency: Requests in flight at once (uploads not included).
             Callers beyond it wait in the SDK, not in the connection pool.
         max_concurrent_uploads: Uploads in flight at once.
@@ -84,6 +90,8 @@ class AsyncClient(BatchMethods, TranscriptViews):
         *,
         timeout: Seconds = 60.0,
         connect_timeout: Seconds = 10.0,
+        request_timeout: Seconds | None = 120.0,
+        max_response_size: int = 64 * 1024 * 1024,
         max_concurrency: int = 32,
         max_concurrent_uploads: int = 8,
         max_retries: int | None = None,
@@ -111,6 +119,8 @@ class AsyncClient(BatchMethods, TranscriptViews):
             speech_models=speech_models,
             timeout=to_seconds(timeout),
             connect_timeout=to_seconds(connect_timeout),
+            request_timeout=None if request_timeout is None else to_seconds(request_timeout),
+            max_response_size=max_response_size,
             verify=verify,
             http_client=http_client,
             transport=transport,

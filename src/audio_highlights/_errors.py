@@ -7,9 +7,11 @@ Everything the SDK raises on purpose derives from :class:`AudioHighlightsError`:
     ├── UploadError                            the audio could not be sent
     │   └── SourceError (ValueError)           bad local input, caught before any request
     ├── APIConnectionError                     no HTTP response (DNS, refused, reset)
-    │   └── APITimeoutError (TimeoutError)     connect/read/write timed out
+    │   └── APITimeoutError (TimeoutError)     connect/read/write timeout, or request_timeout
     ├── APIResponseError                       a response that is not the API's JSON
-    ├── APIStatusError                         the API answered 4xx/5xx
+    │   └── ResponseTooLargeError              a body over max_response_size
+    ├── APIStatusError                         the API answered 3xx/4xx/5xx
+    │   ├── RedirectError                      3xx (redirects are never followed)
     │   ├── BadRequestError                    400 (and other 4xx)
     │   ├── AuthenticationError                401
     │   ├── PermissionDeniedError              403
@@ -22,7 +24,8 @@ Everything the SDK raises on purpose derives from :class:`AudioHighlightsError`:
 Every exception raised because of another one chains it (``raise ... from``),
 so the original ``httpx2`` error stays reachable in ``__cause__``. Messages
 carry the server's ``error`` text and its request id where there is one, and
-never the API key.
+never the API key: text from a server has the client's key masked as ``***``
+before it reaches an exception.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
+    "ResponseTooLargeError",
     "ServerError",
     "SourceError",
     "UploadError",
@@ -113,8 +118,25 @@ class APIResponseError(AudioHighlightsError):
         self.url = url
 
 
+class ResponseTooLargeError(APIResponseError):
+    """The response body was larger than the client's ``max_response_size``.
+
+    Not retried: the same request would get the same body. Reading stops at
+    the limit, so memory stays bounded whatever the server sends.
+
+    Attributes:
+        limit: The limit that was exceeded, in bytes.
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int, limit: int, method: str = "", url: str = ""
+    ) -> None:
+        super().__init__(message, status_code=status_code, method=method, url=url)
+        self.limit = limit
+
+
 class APIStatusError(AudioHighlightsError):
-    """The API answered with an HTTP error status.
+    """The API answered with an HTTP error status (or a redirect).
 
     Its message names the request that failed: ``GET https://.../v2/transcript/abc
     -> 404: Transcript not found (request id ...)``.
@@ -153,6 +175,22 @@ class APIStatusError(AudioHighlightsError):
         if request_id:
             text += f" (request id {request_id})"
         super().__init__(text)
+
+
+class RedirectError(APIStatusError):
+    """3xx: the server redirected the request, and the SDK does not follow redirects.
+
+    Following one would send the API key to wherever the server points; a
+    redirect usually means ``base_url`` is wrong (``http`` for ``https``, a
+    missing path prefix, a moved host).
+
+    Attributes:
+        location: The ``Location`` header, or ``None`` when there was none.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.location = location
 
 
 class BadRequestError(APIStatusError):
@@ -232,8 +270,21 @@ def status_error(
     retry_after: float | None = None,
     method: str = "",
     url: str = "",
+    location: str | None = None,
 ) -> APIStatusError:
     """Build the :class:`APIStatusError` subclass that fits an error response."""
+    if 300 <= status_code < 400:
+        where = f"to {location!r}" if location else "without a Location"
+        return RedirectError(
+            f"redirected {where}; redirects are not followed, as they would carry the API key "
+            "elsewhere: check base_url (https, host, path)",
+            location=location,
+            status_code=status_code,
+            request_id=request_id,
+            body=body,
+            method=method,
+            url=url,
+        )
     message = ""
     if isinstance(body, Mapping):
         err = body.get("error")

@@ -8,13 +8,21 @@ instead of ``httpx2.Response`` and the SDK's own exceptions instead of
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Generator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Generator, Mapping
 from typing import Any
 
+import anyio
 import httpx2
 from attrs import frozen
 
-from ._errors import APIConnectionError, APITimeoutError, UsageError
+from ._errors import (
+    APIConnectionError,
+    APIResponseError,
+    APITimeoutError,
+    ResponseTooLargeError,
+    UsageError,
+)
+from ._redact import Redactor
 
 __all__ = [
     "AsyncBaseTransport",
@@ -89,7 +97,22 @@ class NotSentTimeoutError(NotSentError, APITimeoutError):
 
 
 class HTTPSession:
-    """One connection pool (owned or borrowed) and the request primitive on top of it."""
+    """One connection pool (owned or borrowed) and the request primitive on top of it.
+
+    Args:
+        timeout: Read/write timeout of each network operation, seconds.
+        connect_timeout: Timeout to open a connection, seconds.
+        max_connections: Size of the pool created here.
+        verify: TLS verification.
+        http_client: A pool to borrow instead of creating one.
+        transport: The transport of the pool created here.
+        request_timeout: Deadline of one whole request (connect, send, every
+            read), seconds; for a streamed upload it starts once the body is
+            sent, since sending is bounded by ``timeout`` per chunk. ``None``:
+            no deadline.
+        max_response_size: Largest response body read, bytes.
+        redactor: Masks the API key in error messages.
+    """
 
     def __init__(
         self,
@@ -100,6 +123,9 @@ class HTTPSession:
         verify: bool | str,
         http_client: httpx2.AsyncClient | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
+        request_timeout: float | None = None,
+        max_response_size: int | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         _check_kind("http_client", http_client, httpx2.AsyncClient, "httpx2.AsyncClient(...)")
         _check_kind(
@@ -118,6 +144,9 @@ class HTTPSession:
                 follow_redirects=False,
             )
         self._client = http_client
+        self._request_timeout = request_timeout
+        self._max_response_size = max_response_size
+        self._redactor = redactor or Redactor(None)
 
     @property
     def owned(self) -> bool:
@@ -140,29 +169,98 @@ class HTTPSession:
         json: Any = None,
         content: AsyncIterable[bytes] | bytes | None = None,
     ) -> RawResponse:
-        """Send one request and read the whole response.
+        """Send one request and read the whole response, within ``request_timeout``.
 
         Raises:
-            APITimeoutError: A timeout expired (:class:`NotSentTimeoutError` if
+            APITimeoutError: A timeout expired, or the request as a whole took
+                longer than ``request_timeout`` (:class:`NotSentTimeoutError` if
                 it was the connect or pool timeout).
             APIConnectionError: The connection failed (:class:`NotSentError`
                 if it was never established).
+            ResponseTooLargeError: The body is larger than ``max_response_size``.
         """
-        with _mapped_errors(method, url):
-            response = await self._client.request(
-                method,
-                url,
-                headers=headers,
-                params=params,
-                json=json,
-                content=content,
-                auth=auth if auth is not None else httpx2.USE_CLIENT_DEFAULT,
-            )
-        return RawResponse(
+        limit = self._request_timeout
+        wrapper: AsyncGenerator[bytes, None] | None = None
+        with anyio.CancelScope() as scope:
+            if content is not None and not isinstance(content, bytes):
+                # Sending a big file is bounded by the write timeout of each
+                # chunk; the deadline covers waiting for and reading the answer.
+                content = wrapper = self._then_start_deadline(content, scope)
+            elif limit is not None:
+                scope.deadline = anyio.current_time() + limit
+            try:
+                with _mapped_errors(method, url, self._redactor):
+                    async with self._client.stream(
+                        method,
+                        url,
+                        headers=headers,
+                        params=params,
+                        json=json,
+                        content=content,
+                        auth=auth if auth is not None else httpx2.USE_CLIENT_DEFAULT,
+                    ) as response:
+                        return RawResponse(
+                            status_code=response.status_code,
+                            headers={k.lower(): v for k, v in response.headers.items()},
+                            content=await self._read_body(response, method, url),
+                            reason=response.reason_phrase,
+                        )
+            finally:
+                if wrapper is not None:
+                    with anyio.CancelScope(shield=True):
+                        await wrapper.aclose()
+        assert limit is not None  # only the deadline cancels this scope
+        raise APITimeoutError(
+            f"{method} {url} did not complete within request_timeout ({limit:g} s): "
+            "the server is too slow or trickles its answer",
+            method=method,
+            url=url,
+        )
+
+    async def _then_start_deadline(
+        self, chunks: AsyncIterable[bytes], scope: anyio.CancelScope
+    ) -> AsyncGenerator[bytes, None]:
+        async for chunk in chunks:
+            yield chunk
+        if self._request_timeout is not None:
+            scope.deadline = anyio.current_time() + self._request_timeout
+
+    async def _read_body(self, response: httpx2.Response, method: str, url: str) -> bytes:
+        cap = self._max_response_size
+        if cap is None:
+            return await response.aread()
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise self._too_large(response, method, url, f"is {int(declared):,} bytes,")
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise self._too_large(response, method, url, "grew")
+                parts.append(chunk)
+        except httpx2.DecodingError as exc:
+            raise APIResponseError(
+                f"the response body could not be decoded: {exc}",
+                status_code=response.status_code,
+                method=method,
+                url=url,
+            ) from exc
+        return b"".join(parts)
+
+    def _too_large(
+        self, response: httpx2.Response, method: str, url: str, how: str
+    ) -> ResponseTooLargeError:
+        cap = self._max_response_size
+        assert cap is not None
+        return ResponseTooLargeError(
+            f"the response body {how} over max_response_size ({cap:,} bytes); "
+            "raise it if such answers are expected",
             status_code=response.status_code,
-            headers={k.lower(): v for k, v in response.headers.items()},
-            content=response.content,
-            reason=response.reason_phrase,
+            limit=cap,
+            method=method,
+            url=url,
         )
 
 
@@ -254,7 +352,9 @@ def _check_kind(name: str, value: object, kind: type, example: str) -> None:
 
 
 @contextlib.contextmanager
-def _mapped_errors(method: str, url: str) -> Generator[None, None, None]:
+def _mapped_errors(
+    method: str, url: str, redactor: Redactor | None = None
+) -> Generator[None, None, None]:
     """Turn httpx2's transport errors into the SDK's, keeping the cause."""
     try:
         yield
@@ -262,14 +362,21 @@ def _mapped_errors(method: str, url: str) -> Generator[None, None, None]:
         cls: type[APIConnectionError] = (
             NotSentTimeoutError if isinstance(exc, _NOT_SENT) else APITimeoutError
         )
-        raise cls(_describe(exc, method, url), method=method, url=url) from exc
+        raise cls(_describe(exc, method, url, redactor), method=method, url=url) from exc
     except httpx2.TransportError as exc:
         cls = NotSentError if isinstance(exc, _NOT_SENT) else APIConnectionError
-        raise cls(_describe(exc, method, url), method=method, url=url) from exc
+        raise cls(_describe(exc, method, url, redactor), method=method, url=url) from exc
 
 
-def _describe(exc: Exception, method: str, url: str) -> str:
+def _describe(exc: Exception, method: str, url: str, redactor: Redactor | None) -> str:
     detail = str(exc) or type(exc).__name__
+    if redactor:
+        # A protocol error can quote what the server sent; the cause stays
+        # reachable in __cause__, so it is masked in place as well.
+        masked = redactor.text(detail)
+        if masked != detail:
+            exc.args = (masked,)
+            detail = masked
     return f"{method} {url} failed: {type(exc).__name__}: {detail}"
 
 

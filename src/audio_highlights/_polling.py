@@ -117,11 +117,15 @@ class PollSchedule:
         settings: The poll policy.
         deadline: Absolute :func:`anyio.current_time` by which waiting ends,
             or ``None``.
+        max_retry_after: Cap on a server-requested interval, seconds.
     """
 
-    def __init__(self, settings: PollSettings, deadline: float | None) -> None:
+    def __init__(
+        self, settings: PollSettings, deadline: float | None, max_retry_after: float = math.inf
+    ) -> None:
         self._settings = settings
         self._deadline = deadline
+        self._max_retry_after = max_retry_after
         self.retry_after: float | None = None
 
     def __call__(self, state: RetryCallState) -> float:
@@ -129,7 +133,7 @@ class PollSchedule:
         base = min(s.max_interval, s.initial * s.multiplier ** (state.attempt_number - 1))
         delay = base * random.uniform(1.0 - s.jitter, 1.0 + s.jitter)
         if self.retry_after is not None:
-            delay = self.retry_after
+            delay = min(self.retry_after, self._max_retry_after)
             self.retry_after = None
         if self._deadline is not None:
             delay = min(delay, max(0.0, self._deadline - anyio.current_time()))
@@ -177,7 +181,7 @@ class Poller:
         limit = resolve_timeout(timeout, settings)
         tid = transcript_id(ref)
         deadline = None if limit is None else anyio.current_time() + limit
-        schedule = PollSchedule(settings, deadline)
+        schedule = PollSchedule(settings, deadline, self.api.retry.max_retry_after)
         watch = watch or StatusWatch(None)
         last: Transcript | None = None
         pending = known

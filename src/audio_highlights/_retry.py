@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import anyio
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from ._errors import APIConnectionError, APIResponseError, APIStatusError
+from ._errors import APIConnectionError, APIResponseError, APIStatusError, ResponseTooLargeError
 from ._http import NotSentError
 from ._settings import RetrySettings
 
@@ -56,6 +56,8 @@ def is_transient(exc: BaseException) -> bool:
     """Whether a failed request is worth retrying at all (ignoring idempotency)."""
     if isinstance(exc, APIStatusError):
         return exc.status_code in RETRY_STATUSES
+    if isinstance(exc, ResponseTooLargeError):
+        return False  # the same request would get the same body
     # A garbled or cut-short body (a proxy or a dropped connection mangled the
     # answer) says nothing about the request itself, so it is worth another try.
     return isinstance(exc, (APIConnectionError, APIResponseError))

@@ -88,7 +88,10 @@ class PollSettings:
     The interval before poll *n* grows as ``initial * multiplier ** (n - 1)``
     up to ``max_interval``, each randomised by ``±jitter`` (a fraction) so many
     jobs started together do not poll in lockstep. A ``Retry-After`` on a poll
-    response (any status) overrides the interval, capped by the deadline.
+    response (any status) overrides the interval, capped by the client's
+    ``RetrySettings.max_retry_after`` and by the deadline: no wait sleeps past
+    its deadline, and with no deadline it still polls at least every
+    ``max_retry_after``.
 
     Attributes:
         initial: First interval, seconds.

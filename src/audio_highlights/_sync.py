@@ -123,6 +123,7 @@ def _blocking(
 ) -> Callable[Concatenate[Client, _P], _T]:
     def call(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         _refuse_inside_event_loop()
+        self._refuse_if_closed()
 
         async def run() -> _T:
             return await method(self._async, *args, **kwargs)
@@ -139,6 +140,7 @@ def _blocking_iterator(
 ) -> Callable[Concatenate[Client, _P], Iterator[_T]]:
     def call(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> Iterator[_T]:
         _refuse_inside_event_loop()
+        self._refuse_if_closed()
         return _iterate(self._portal, method(self._async, *args, **kwargs))
 
     call.__name__ = call.__qualname__ = method.__name__
@@ -154,6 +156,7 @@ def _blocking_batch(
     @contextlib.contextmanager
     def call(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> Iterator[Iterator[_T]]:
         _refuse_inside_event_loop()
+        self._refuse_if_closed()
         batch = method(self._async, *args, **kwargs)
         with self._portal.wrap_async_context_manager(batch) as results:
             yield _iterate(self._portal, results)
@@ -221,6 +224,13 @@ class Client:
         self._portal = portal
         self._async = client
         self._stack = stack
+        self._closed = False
+
+    def _refuse_if_closed(self) -> None:
+        # The background loop is gone: without this, the portal's bare
+        # RuntimeError would be all the caller sees.
+        if self._closed:
+            raise UsageError("the client is closed: open a new Client to make more calls")
 
     @classmethod
     @contextlib.contextmanager
@@ -252,7 +262,10 @@ class Client:
             # The stack is closed here, by the with block; close() only
             # marks the client closed.
             self._init(portal, client, contextlib.ExitStack())
-            yield self
+            try:
+                yield self
+            finally:
+                self._closed = True
 
     def __enter__(self) -> Client:
         return self
@@ -266,7 +279,11 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the connection pool and stop the background event loop."""
+        """Close the connection pool and stop the background event loop.
+
+        Calls made afterwards raise :class:`UsageError`; closing again does nothing.
+        """
+        self._closed = True
         self._stack.close()
 
     @property
