@@ -57,7 +57,10 @@ FAILED_JOB_ERROR = "Transcoding failed. File does not appear to contain audio."
 STATUSES = ("queued", "processing", "completed", "error")
 _READ_SIZE = 65536
 
-FaultKind = Literal["respond", "close", "close_mid_body", "stall", "trickle", "endless"]
+FaultKind = Literal[
+    "respond", "close", "close_mid_body", "stall", "trickle", "endless", "respond_after",
+    "close_after",
+]
 
 #: What the random fault mode (``FakeServer(fault_rate=...)``) draws from, uniformly.
 #: ``reset_before``: hang up before reading the request (nothing was processed).
@@ -94,7 +97,9 @@ class Fault:
     answers normally (handy for client timeouts); ``trickle`` sends ``status``, ``headers``
     and a ``Content-Length`` of ``declared`` bytes, then one byte every ``seconds``;
     ``endless`` sends ``status`` and ``headers``, then a chunked body of 64 KiB pieces, one
-    every ``seconds`` (0: as fast as the client reads), that never ends.
+    every ``seconds`` (0: as fast as the client reads), that never ends; ``respond_after``
+    and ``close_after`` first process the request (the job is created, the upload stored),
+    then answer ``status``/``headers``/``body`` or hang up.
     """
 
     kind: FaultKind = "respond"
@@ -279,6 +284,10 @@ class FakeServer:
         echo = headers.get("authorization", "") if self.echo_key else None
 
         fault = next((f for f in self.faults if f.matches(method, path)), None)
+        after: Fault | None = None
+        if fault is not None and fault.kind in ("respond_after", "close_after"):
+            fault.hits += 1
+            fault, after = None, fault
         if fault is not None:
             fault.hits += 1
             if fault.kind == "close":
@@ -298,7 +307,7 @@ class FakeServer:
                 await _respond(conn, stream, fault.status, raw, fault.headers, echo=echo)
                 return
 
-        spoil = self._draw_fault()
+        spoil = None if after is not None else self._draw_fault()
         if spoil == "reset_before":
             raise _Drop
         if spoil == "stall":
@@ -340,6 +349,13 @@ class FakeServer:
             if conn.their_state is not h11.DONE:
                 raise _Drop from exc
             status, payload = 500, {"error": f"fake server bug: {exc!r}"}
+        if after is not None:
+            if after.kind == "close_after":
+                raise _Drop
+            body = after.body
+            raw = json.dumps(body).encode() if isinstance(body, dict) else body
+            await _respond(conn, stream, after.status, raw, after.headers, echo=echo)
+            return
         if spoil is None:
             await _respond_json(conn, stream, status, payload, echo=echo)
             return

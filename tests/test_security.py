@@ -3,6 +3,7 @@ httpcore2's loggers on), an exception message, or the command line's output."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -215,9 +216,13 @@ def test_cli_output_never_shows_the_key(
             outputs.append(out + err)
             assert code == 1  # the missing file fails in any case
         if server_key == KEY:
-            # The key from the environment, and a server that is not there (the CLI
-            # retries with its default backoff: a few seconds, so only once).
+            # The key from the environment, and a server that is not there (retried
+            # quickly here: the default backoff gives a dead server about 30 s).
             monkeypatch.setenv("ASSEMBLYAI_API_KEY", KEY)
+            monkeypatch.setattr(
+                "audio_highlights._client.RetrySettings",
+                functools.partial(ah.RetrySettings, initial=0.01, max_backoff=0.02),
+            )
             code = main([str(audio), "--base-url", "http://127.0.0.1:9", "--no-progress"])
             out, err = capsys.readouterr()
             outputs.append(out + err)

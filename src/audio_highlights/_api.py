@@ -28,6 +28,7 @@ from ._errors import (
     APIConnectionError,
     APIResponseError,
     APIStatusError,
+    AudioHighlightsError,
     RateLimitError,
     SourceError,
     UploadError,
@@ -37,8 +38,9 @@ from ._errors import (
 from ._http import AsyncBaseTransport, AsyncHTTPClient, HTTPSession, KeyAuth, RawResponse
 from ._models import PageDetails, Segment, Transcript, WordSearchMatch
 from ._options import TranscriptOptions
+from ._reconcile import ReconcileStats, SubmitLedger, look_for
 from ._redact import Redactor, unwatch, watch
-from ._retry import parse_retry_after, request_retrying
+from ._retry import backoff, may_have_created, parse_retry_after, request_retrying
 from ._settings import RetrySettings
 from ._sources import ProgressCallback, Source, UploadBody, is_url, prepare_source
 from ._version import __version__
@@ -64,6 +66,7 @@ LIST_PAGE_LIMIT: Final = 200
 SubtitleFormat = Literal["srt", "vtt"]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid")
+_SUBMIT_PATH: Final = "/v2/transcript"
 # Fields of a transcript written by the server and quoted in messages.
 _SERVER_TEXT_FIELDS = ("error", "audio_url")
 
@@ -221,6 +224,9 @@ class Requester:
         self._speech_models = list(speech_models)
         self._paused_until = 0.0
         self._closed = False
+        self._ledger = SubmitLedger()
+        #: What submit reconciliation has cost so far.
+        self.reconcile_stats = ReconcileStats()
 
     @property
     def has_key(self) -> bool:
@@ -504,15 +510,97 @@ class Requester:
         if "speech_models" not in fields and "speech_model" not in fields:
             payload["speech_models"] = list(self._speech_models)
         payload.update(fields)
-        path = "/v2/transcript"
+        headers = {"idempotency-key": idempotency_key or uuid.uuid4().hex}
+        if self.retry.idempotent_submit or not self.retry.reconcile_submit:
+            return await self._submit_once(payload, headers)
+        return await self._submit_reconciled(payload, headers)
+
+    async def _submit_once(
+        self, payload: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> Transcript:
+        sent_at = anyio.current_time()
         reply = await self.send(
-            "POST",
-            path,
-            json_body=payload,
-            creates_job=True,
-            headers={"idempotency-key": idempotency_key or uuid.uuid4().hex},
+            "POST", _SUBMIT_PATH, json_body=payload, creates_job=True, headers=headers
         )
-        return self._transcript(reply, "POST", path)
+        job = self._transcript(reply, "POST", _SUBMIT_PATH)
+        self._ledger.record(job.id, sent_at=sent_at)
+        return job
+
+    async def _submit_reconciled(
+        self, payload: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> Transcript:
+        # See _reconcile: a submit that may have created its job is resent only
+        # once a look through the list has proven the job absent.
+        started = anyio.current_time()
+        bound = self._ledger.bound(before=started)
+        audio_url = self.redactor.text(payload["audio_url"])  # as the list shows it
+        failures = 0
+        while True:
+            try:
+                return await self._submit_once(payload, headers)
+            except AudioHighlightsError as exc:
+                if not may_have_created(exc):
+                    raise
+                failure = exc
+            failed_at = anyio.current_time()
+            failures += 1
+            stats = self.reconcile_stats
+            stats.ambiguous += 1
+            log.debug("submit of %s may have created its job (%s): looking", audio_url, failure)
+            try:
+                found = await self._look_for_job(audio_url, started, bound, failed_at)
+            except AudioHighlightsError as exc:
+                undecided: AudioHighlightsError | None = exc
+            else:
+                undecided = None
+            if undecided is not None:
+                # Resending could duplicate the job: the submit's own error it is.
+                stats.undecided += 1
+                log.debug("submit of %s: could not tell (%s)", audio_url, undecided)
+                _note(failure, f"the job may exist; looking for it failed: {undecided}")
+                raise failure
+            if found is not None:
+                stats.adopted += 1
+                self._ledger.record(found.id, sent_at=failed_at)
+                log.debug("submit of %s had created %s: adopted", audio_url, found.id)
+                return found
+            if failures > self.retry.max_retries:
+                _note(failure, "no job was created (it is not in the list)")
+                raise failure
+            stats.resubmitted += 1
+            await anyio.sleep(backoff(self.retry, failures))
+
+    async def _look_for_job(
+        self, audio_url: str, started: float, bound: str | None, failed_at: float
+    ) -> Transcript | None:
+        """The job a failed submit created, ``None`` if it provably did not; else raise."""
+        while True:
+            looked_at = anyio.current_time()
+            pages = self.pages({"limit": LIST_PAGE_LIMIT})
+            try:
+                lookup = await look_for(
+                    pages,
+                    audio_url,
+                    since=started,
+                    bound=bound,
+                    ledger=self._ledger,
+                    failed_at=failed_at,
+                )
+            finally:
+                await pages.aclose()
+            self.reconcile_stats.looks += 1
+            self.reconcile_stats.pages += lookup.pages
+            if lookup.found is not None:
+                return await self.get(str(lookup.found["id"]))
+            if not lookup.complete:
+                raise _Undecided(
+                    f"not among the {lookup.pages * LIST_PAGE_LIMIT} newest jobs, "
+                    "and the list did not reach the time of the submit"
+                )
+            if lookup.witnessed or looked_at - failed_at >= self.retry.list_lag:
+                return None
+            # The list may not show the job yet: look again once it must.
+            await anyio.sleep(max(0.0, failed_at + self.retry.list_lag - anyio.current_time()))
 
     async def get(self, ref: str | Transcript) -> Transcript:
         """``GET /v2/transcript/{id}``."""
@@ -625,6 +713,16 @@ class Requester:
             raise UsageError(f"a search term cannot contain a comma, got {words!r}")
         items = await self._view(ref, "/word-search", "matches", {"words": ",".join(terms)})
         return [WordSearchMatch.from_dict(item) for item in items]
+
+
+def _note(error: BaseException, note: str) -> None:
+    add_note = getattr(error, "add_note", None)  # Python 3.11+
+    if add_note is not None:
+        add_note(note)
+
+
+class _Undecided(AudioHighlightsError):
+    """Internal: a look through the list could not tell whether the job exists."""
 
 
 async def _progress(

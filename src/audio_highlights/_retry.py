@@ -21,7 +21,7 @@ from ._errors import APIConnectionError, APIResponseError, APIStatusError, Respo
 from ._http import NotSentError
 from ._settings import RetrySettings
 
-__all__ = ["is_transient", "parse_retry_after", "request_retrying"]
+__all__ = ["backoff", "is_transient", "may_have_created", "parse_retry_after", "request_retrying"]
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -63,16 +63,31 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (APIConnectionError, APIResponseError))
 
 
+def may_have_created(exc: BaseException) -> bool:
+    """Whether a failed submit is worth another try but may have created its job.
+
+    Not so when the connection never opened or the rate limiter turned the
+    request away: then the server cannot have acted on it.
+    """
+    if not is_transient(exc) or isinstance(exc, NotSentError):
+        return False
+    return not (isinstance(exc, APIStatusError) and exc.status_code == 429)
+
+
 def _may_resend(exc: BaseException, *, creates_job: bool, settings: RetrySettings) -> bool:
     if not is_transient(exc):
         return False
     if not creates_job or settings.idempotent_submit:
         return True
-    # A submit is resent only when the server cannot have created the job:
-    # the connection never opened, or it was turned away by the rate limiter.
-    if isinstance(exc, NotSentError):
-        return True
-    return isinstance(exc, APIStatusError) and exc.status_code == 429
+    # Otherwise a submit is resent here only when the server cannot have
+    # created the job; the request layer reconciles the other failures.
+    return not may_have_created(exc)
+
+
+def backoff(settings: RetrySettings, retry: int) -> float:
+    """The full-jitter delay before retry number ``retry`` (1-based)."""
+    bound = min(settings.max_backoff, settings.initial * settings.multiplier ** (retry - 1))
+    return random.uniform(0.0, bound)
 
 
 class _BackoffWait:
@@ -86,8 +101,7 @@ class _BackoffWait:
         exc = state.outcome.exception() if state.outcome is not None else None
         if isinstance(exc, APIStatusError) and exc.retry_after is not None:
             return min(exc.retry_after, s.max_retry_after)
-        bound = min(s.max_backoff, s.initial * s.multiplier ** (state.attempt_number - 1))
-        return random.uniform(0.0, bound)
+        return backoff(s, state.attempt_number)
 
 
 def request_retrying(settings: RetrySettings, *, creates_job: bool = False) -> AsyncRetrying:

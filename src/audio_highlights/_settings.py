@@ -52,16 +52,26 @@ _non_negative = validators.ge(0.0)
 class RetrySettings:
     """How failed requests are retried.
 
-    Retried: connection failures, timeouts, 408, 429 and 5xx responses. The
+    Retried: connection failures, timeouts, 408, 429 and 5xx responses, up to
+    ten attempts in all by default: enough that a server failing one request
+    in five still fails one in ten million for good, while a server that is
+    down is given up on after about 30 s on average. The
     delay before retry *n* (1-based) is drawn uniformly from
     ``[0, min(max_backoff, initial * multiplier ** (n - 1))]`` ("full jitter"),
     unless the server sent ``Retry-After`` or ``retry-after-ms``, which wins,
     capped at ``max_retry_after``.
 
-    ``POST /v2/transcript`` creates a job, so it is only resent when the
+    ``POST /v2/transcript`` creates a job, so it is resent at once only when the
     request provably never reached the server (the connection was never
-    established) or was refused with 429, unless ``idempotent_submit`` says the
-    server honours the ``Idempotency-Key`` header the SDK sends with each submit.
+    established) or was refused with 429. After any other failure (a 5xx, a
+    dropped connection, a timeout, a garbled answer) the job may exist: with
+    ``reconcile_submit`` (the default) the client looks for it in the list of
+    recent transcripts, adopts it if found and resends only once it is proven
+    absent, so no job is lost or duplicated (see "Submit reconciliation"
+    in the concepts guide). With
+    ``idempotent_submit`` (for servers that honour the ``Idempotency-Key``
+    header the SDK sends with each submit, as the offline engine does) every
+    submit failure is simply resent.
 
     Attributes:
         max_retries: Retries after the first attempt (0 disables retrying).
@@ -71,14 +81,22 @@ class RetrySettings:
         max_retry_after: Cap on a server-requested delay, seconds.
         idempotent_submit: The server deduplicates submits by ``Idempotency-Key``
             (the offline engine does), so every submit failure may be retried.
+        reconcile_submit: Before resending a submit that may have created its
+            job, look for the job in ``GET /v2/transcript`` (one or two list
+            requests). Off, such a submit is not resent and its error is raised.
+        list_lag: How long the list may take to show a new job, seconds: a
+            look made this long after the failure that does not show the job
+            proves it absent (sooner, if it shows a later job of this client).
     """
 
-    max_retries: int = field(default=4, validator=validators.ge(0))
+    max_retries: int = field(default=9, validator=validators.ge(0))
     initial: float = field(default=0.5, converter=to_seconds, validator=_non_negative)
     multiplier: float = field(default=2.0, validator=validators.ge(1.0))
-    max_backoff: float = field(default=20.0, converter=to_seconds, validator=_non_negative)
+    max_backoff: float = field(default=10.0, converter=to_seconds, validator=_non_negative)
     max_retry_after: float = field(default=60.0, converter=to_seconds, validator=_non_negative)
     idempotent_submit: bool = False
+    reconcile_submit: bool = True
+    list_lag: float = field(default=2.0, converter=to_seconds, validator=_non_negative)
 
 
 @frozen(kw_only=True)

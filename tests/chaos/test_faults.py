@@ -75,20 +75,31 @@ async def settle(predicate: Any, timeout: float) -> bool:
 
 
 async def run_batch_under_faults(
-    n: int, *, retry: ah.RetrySettings, seed: int, list_polling: bool = False
-) -> tuple[FakeServer, list[ah.BatchResult], float, dict[str, int]]:
-    """Transcribe ``n`` uploads through ``transcribe_many`` under 20 % faults; check leaks."""
+    n: int,
+    *,
+    retry: ah.RetrySettings | None,
+    seed: int,
+    list_polling: bool = False,
+    idempotency: bool = True,
+) -> tuple[FakeServer, ah.AsyncClient, list[ah.BatchResult], float, dict[str, int]]:
+    """Transcribe ``n`` uploads through ``transcribe_many`` under 20 % faults; check leaks.
+
+    ``retry=None`` runs the client with its default settings throughout (timeouts, retries,
+    polling); otherwise with quick timeouts and the given retry policy.
+    """
     gc.collect()
     fds_before, tasks_before = open_fds(), live_tasks()
     rnd = random.Random(seed)
     sources = [rnd.randbytes(2048) + i.to_bytes(4, "big") for i in range(n)]
     started = time.monotonic()
     async with serve_fake(
-        api_key=KEY, complete_after=0.05, fault_rate=FAULT_RATE, seed=seed, stall_seconds=STALL
+        api_key=KEY, complete_after=0.05, fault_rate=FAULT_RATE, seed=seed, stall_seconds=STALL,
+        idempotency=idempotency,
     ) as server:
-        client = ah.AsyncClient(
-            api_key=KEY, base_url=server.base_url, timeout=0.3, retry=retry, polling=POLL
-        )
+        options: dict[str, Any] = {} if retry is None else {
+            "timeout": 0.3, "retry": retry, "polling": POLL
+        }
+        client = ah.AsyncClient(api_key=KEY, base_url=server.base_url, **options)
         async with client:
             results = await client.transcribe_all(
                 sources, concurrency=64, list_polling=list_polling
@@ -103,24 +114,25 @@ async def run_batch_under_faults(
     await settle(lambda: open_fds() <= fds_before and live_tasks() <= tasks_before, 5)
     leaks = {"fds": open_fds() - fds_before, "tasks": live_tasks() - tasks_before}
     assert not server.errors, server.errors
-    return server, results, wall, leaks
+    return server, client, results, wall, leaks
 
 
-def report(label: str, n: int, server: FakeServer, results: list[ah.BatchResult],
-           wall: float, leaks: dict[str, int]) -> None:
+def report(label: str, n: int, server: FakeServer, client: ah.AsyncClient,
+           results: list[ah.BatchResult], wall: float, leaks: dict[str, int]) -> None:
     failed = Counter(type(r.error).__name__ for r in results if r.error is not None)
+    lists = sum(1 for r in server.requests if r.method == "GET" and r.path == "/v2/transcript")
+    stats = client._api.reconcile_stats
     print(
         f"\n[{label} {backend()}] jobs={n} requests={len(server.requests)} "
         f"faults={server.faults_injected} {dict(sorted(server.injected.items()))} "
-        f"created={server.created_jobs} failed={dict(failed)} leaks={leaks} wall={wall:.2f}s"
+        f"created={server.created_jobs} failed={dict(failed)} leaks={leaks} wall={wall:.2f}s "
+        f"list_requests={lists} reconcile={stats}"
     )
 
 
-async def check_idempotent(n: int, seed: int, *, list_polling: bool = False) -> None:
-    server, results, wall, leaks = await run_batch_under_faults(
-        n, retry=RETRY, seed=seed, list_polling=list_polling
-    )
-    report(f"idempotent_submit list_polling={list_polling}", n, server, results, wall, leaks)
+def check_all_done_once(n: int, server: FakeServer, results: list[ah.BatchResult],
+                        leaks: dict[str, int]) -> None:
+    """Every input completed, by exactly one job; the faults really happened; nothing leaked."""
     assert [r.error for r in results if r.error is not None] == []
     assert all(r.transcript is not None and r.transcript.status is ah.TranscriptStatus.COMPLETED
                for r in results)
@@ -130,33 +142,43 @@ async def check_idempotent(n: int, seed: int, *, list_polling: bool = False) -> 
     assert len(set(audio_urls)) == n
     assert len({r.transcript.id for r in results if r.transcript}) == n
     assert server.faults_injected >= n * FAULT_RATE  # the faults really happened
+    assert server.injected.get("500_after", 0) > 0 and server.injected.get("reset_after", 0) > 0
     assert leaks == {"fds": 0, "tasks": 0}
 
 
-async def check_default(n: int, seed: int) -> None:
-    """Default settings: a submit that may have reached the server is not resent."""
-    retry = ah.RetrySettings(initial=0.01, max_backoff=0.05, max_retry_after=0.1, max_retries=8)
-    server, results, wall, leaks = await run_batch_under_faults(n, retry=retry, seed=seed)
-    report("default", n, server, results, wall, leaks)
-    failed = [r for r in results if r.error is not None]
-    # No duplicates: at most one job per input, and every completed item has its own job.
-    audio_urls = Counter(job.request["audio_url"] for job in server.jobs.values())
-    assert all(count == 1 for count in audio_urls.values())
-    assert server.created_jobs <= n
-    assert len({r.transcript.id for r in results if r.transcript}) == n - len(failed)
-    # What fails, fails typed: the connection dropped or timed out after the submit was sent.
-    for r in failed:
-        assert isinstance(r.error, ah.AudioHighlightsError), r.error
-        assert isinstance(r.error, (ah.APIConnectionError, ah.APIResponseError, ah.ServerError))
-    assert leaks == {"fds": 0, "tasks": 0}
+async def check_idempotent(n: int, seed: int, *, list_polling: bool = False) -> None:
+    """``idempotent_submit=True`` against a server that honours Idempotency-Key: plain retries."""
+    server, client, results, wall, leaks = await run_batch_under_faults(
+        n, retry=RETRY, seed=seed, list_polling=list_polling
+    )
+    report(f"idempotent_submit list_polling={list_polling}", n, server, client, results, wall,
+           leaks)
+    check_all_done_once(n, server, results, leaks)
+    assert client._api.reconcile_stats.looks == 0
+
+
+async def check_defaults(n: int, seed: int, *, idempotency: bool) -> None:
+    """Default client settings, against a server that does or does not honour Idempotency-Key:
+    submits that may have created their job are reconciled through the list."""
+    server, client, results, wall, leaks = await run_batch_under_faults(
+        n, retry=None, seed=seed, idempotency=idempotency
+    )
+    report(f"defaults server_idempotency={idempotency}", n, server, client, results, wall, leaks)
+    check_all_done_once(n, server, results, leaks)
+    stats = client._api.reconcile_stats
+    assert stats.adopted > 0 and stats.resubmitted > 0 and stats.undecided == 0
 
 
 async def test_100_jobs_under_faults_idempotent_submit() -> None:
     await check_idempotent(100, seed=7)
 
 
-async def test_100_jobs_under_faults_default_settings() -> None:
-    await check_default(100, seed=11)
+async def test_100_jobs_under_faults_defaults_server_ignores_idempotency_key() -> None:
+    await check_defaults(100, seed=11, idempotency=False)
+
+
+async def test_100_jobs_under_faults_defaults_server_honours_idempotency_key() -> None:
+    await check_defaults(100, seed=12, idempotency=True)
 
 
 async def test_100_jobs_under_faults_list_polling() -> None:
@@ -174,8 +196,13 @@ async def test_1000_jobs_under_faults_list_polling() -> None:
 
 
 @pytest.mark.chaos
-async def test_1000_jobs_under_faults_default_settings() -> None:
-    await check_default(1000, seed=1001)
+async def test_1000_jobs_under_faults_defaults_server_ignores_idempotency_key() -> None:
+    await check_defaults(1000, seed=1001, idempotency=False)
+
+
+@pytest.mark.chaos
+async def test_1000_jobs_under_faults_defaults_server_honours_idempotency_key() -> None:
+    await check_defaults(1000, seed=1003, idempotency=True)
 
 
 # ---------------------------------------------------------------- cancellation
