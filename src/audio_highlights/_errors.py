@@ -273,40 +273,19 @@ def status_error(
     location: str | None = None,
 ) -> APIStatusError:
     """Build the :class:`APIStatusError` subclass that fits an error response."""
+    cls: type[APIStatusError]
+    extra: dict[str, Any] = {}
     if 300 <= status_code < 400:
         where = f"to {location!r}" if location else "without a Location"
-        return RedirectError(
+        message = (
             f"redirected {where}; redirects are not followed, as they would carry the API key "
-            "elsewhere: check base_url (https, host, path)",
-            location=location,
-            status_code=status_code,
-            request_id=request_id,
-            body=body,
-            method=method,
-            url=url,
+            "elsewhere: check base_url (https, host, path)"
         )
-    message = ""
-    if isinstance(body, Mapping):
-        err = body.get("error")
-        message = err if isinstance(err, str) else ""
-    message = message or reason or "error"
-    cls: type[APIStatusError]
-    if status_code == 401:
-        cls = AuthenticationError
-    elif status_code == 403:
-        cls = PermissionDeniedError
-    elif status_code == 404 or (
-        status_code == 400 and any(m in message.lower() for m in _NOT_FOUND_MARKERS)
-    ):
-        cls = NotFoundError
-    elif status_code == 429:
-        cls = RateLimitError
-    elif status_code >= 500:
-        cls = ServerError
-    elif 400 <= status_code < 500:
-        cls = BadRequestError
+        cls, extra = RedirectError, {"location": location}
     else:
-        cls = APIStatusError
+        err = body.get("error") if isinstance(body, Mapping) else None
+        message = (err if isinstance(err, str) else "") or reason or "error"
+        cls = _status_class(status_code, message)
     return cls(
         message,
         status_code=status_code,
@@ -315,4 +294,23 @@ def status_error(
         retry_after=retry_after,
         method=method,
         url=url,
+        **extra,
     )
+
+
+def _status_class(status_code: int, message: str) -> type[APIStatusError]:
+    if status_code == 401:
+        return AuthenticationError
+    if status_code == 403:
+        return PermissionDeniedError
+    if status_code == 404 or (
+        status_code == 400 and any(m in message.lower() for m in _NOT_FOUND_MARKERS)
+    ):
+        return NotFoundError
+    if status_code == 429:
+        return RateLimitError
+    if status_code >= 500:
+        return ServerError
+    if 400 <= status_code < 500:
+        return BadRequestError
+    return APIStatusError
