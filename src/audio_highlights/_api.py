@@ -561,7 +561,8 @@ class Requester:
                 raise failure
             if found is not None:
                 stats.adopted += 1
-                self._ledger.record(found.id, sent_at=failed_at)
+                # Sent by one of the attempts, so no later than the first.
+                self._ledger.record(found.id, sent_at=started)
                 log.debug("submit of %s had created %s: adopted", audio_url, found.id)
                 return found
             if failures > self.retry.max_retries:
@@ -591,7 +592,13 @@ class Requester:
             self.reconcile_stats.looks += 1
             self.reconcile_stats.pages += lookup.pages
             if lookup.found is not None:
-                return await self.get(str(lookup.found["id"]))
+                job_id = str(lookup.found["id"])
+                try:
+                    return await self.get(job_id)
+                except AudioHighlightsError as exc:
+                    raise _Undecided(
+                        f"job {job_id} is listed but could not be read: {exc}"
+                    ) from exc
             if not lookup.complete:
                 raise _Undecided(
                     f"not among the {lookup.pages * LIST_PAGE_LIMIT} newest jobs, "
