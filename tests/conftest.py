@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Run every ``@pytest.mark.anyio`` test on both asyncio and trio."""
-    return str(request.param)
+@pytest.fixture(
+    params=[
+        pytest.param(("asyncio", {"debug": True}), id="asyncio"),
+        pytest.param(("trio", {}), id="trio"),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
+    """Run every ``@pytest.mark.anyio`` test on asyncio (in debug mode, as anyio's own
+    tests do: unawaited coroutines and calls from the wrong thread are reported) and Trio."""
+    return request.param  # type: ignore[no-any-return]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -17,7 +17,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -26,7 +26,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import h11
+import httpx2
 
 # Real timings for the opening of AssemblyAI's wildfires.mp3 example (NOTES.md examples/).
 CANNED_WORDS: list[tuple[str, int, int]] = [
@@ -156,11 +158,12 @@ class Job:
     complete_after: float
     fail: bool
     deleted: bool = False
+    clock: Callable[[], float] = time.monotonic
 
     @property
     def status(self) -> str:
         """Current lifecycle status, derived from elapsed time."""
-        age = time.monotonic() - self.created
+        age = self.clock() - self.created
         if self.deleted or age >= self.complete_after:
             return "error" if self.fail and not self.deleted else "completed"
         return "processing" if age >= self.processing_after else "queued"
@@ -231,6 +234,7 @@ class FakeServer:
     idempotency: bool = True
     list_lag: float = 0.0
     echo_key: bool = False
+    clock: Callable[[], float] = time.monotonic  # job ages and request times
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -280,7 +284,7 @@ class FakeServer:
         method, path = req.method.decode("ascii").upper(), target.path
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
         query = dict(parse_qsl(target.query, keep_blank_values=True))
-        self.requests.append(RecordedRequest(method, path, query, headers, time.monotonic()))
+        self.requests.append(RecordedRequest(method, path, query, headers, self.clock()))
         echo = headers.get("authorization", "") if self.echo_key else None
 
         fault = next((f for f in self.faults if f.matches(method, path)), None)
@@ -356,6 +360,9 @@ class FakeServer:
             raw = json.dumps(body).encode() if isinstance(body, dict) else body
             await _respond(conn, stream, after.status, raw, after.headers, echo=echo)
             return
+        if isinstance(payload, str):
+            await _respond(conn, stream, status, payload, {"content-type": "text/plain"}, echo=echo)
+            return
         if spoil is None:
             await _respond_json(conn, stream, status, payload, echo=echo)
             return
@@ -426,8 +433,8 @@ class FakeServer:
         headers: dict[str, str],
         body: bytes,
         raw_query: str,
-    ) -> tuple[int, dict[str, Any]]:
-        """Dispatch a fully-read request to its endpoint."""
+    ) -> tuple[int, dict[str, Any] | str]:
+        """Dispatch a fully-read request to its endpoint (text for subtitles)."""
         if path == "/v2/transcript":
             if method == "POST":
                 return self._create(headers, body)
@@ -435,6 +442,11 @@ class FakeServer:
                 return self._list(query, raw_query)
             return 405, {"error": "Method not allowed"}
         prefix = "/v2/transcript/"
+        if path.startswith(prefix) and path[len(prefix) :].count("/") == 1:
+            if method != "GET":
+                return 405, {"error": "Method not allowed"}
+            job_id, view = path[len(prefix) :].split("/")
+            return self._view(self.jobs.get(job_id), view, query)
         if path.startswith(prefix) and "/" not in path[len(prefix) :]:
             job = self.jobs.get(path[len(prefix) :])
             if method not in ("GET", "DELETE"):
@@ -449,6 +461,67 @@ class FakeServer:
                 job.deleted = True
             return 200, self.transcript_json(job)
         return 404, {"error": "Not found"}
+
+    def _view(
+        self, job: Job | None, view: str, query: dict[str, str]
+    ) -> tuple[int, dict[str, Any] | str]:
+        """``/v2/transcript/{id}/sentences|paragraphs|word-search|srt|vtt`` of a completed job."""
+        if view not in ("sentences", "paragraphs", "word-search", "srt", "vtt"):
+            return 404, {"error": "Not found"}
+        if job is None:
+            return 404, {"error": "Transcript not found"}
+        if job.status != "completed":
+            return 400, {"error": f"Transcript is not completed (status: {job.status})"}
+        words = self.transcript_json(job)["words"]
+        sentences: list[list[dict[str, Any]]] = [[]]
+        for w in words:
+            sentences[-1].append(w)
+            if w["text"].endswith((".", "?", "!")):
+                sentences.append([])
+        groups = [g for g in sentences if g]
+        if view in ("sentences", "paragraphs"):
+            blocks = groups if view == "sentences" else [[w for g in groups for w in g]]
+            items = [
+                {
+                    "text": " ".join(w["text"] for w in g),
+                    "start": g[0]["start"],
+                    "end": g[-1]["end"],
+                    "confidence": 0.98,
+                    "words": g,
+                    **({"speaker": None} if view == "sentences" else {}),
+                }
+                for g in blocks
+            ]
+            return 200, {"id": job.id, "confidence": 0.98, "audio_duration": 6.9, view: items}
+        if view == "word-search":
+            terms = [t for t in query.get("words", "").split(",") if t.strip()]
+            if not terms:
+                return 400, {"error": "words is required"}
+            norm = [w["text"].strip(".,!?").lower() for w in words]
+            matches = []
+            for term in terms:
+                parts = term.lower().split()
+                found = [i for i in range(len(norm)) if norm[i : i + len(parts)] == parts]
+                stamps = [[words[i]["start"], words[i + len(parts) - 1]["end"]] for i in found]
+                matches.append(
+                    {"text": term, "count": len(found), "timestamps": stamps, "indexes": found}
+                )
+            total = sum(m["count"] for m in matches)
+            return 200, {"id": job.id, "total_count": total, "matches": matches}
+        limit = int(query.get("chars_per_caption", "32"))
+        sep = "," if view == "srt" else "."
+        lines = [] if view == "srt" else ["WEBVTT", ""]
+        captions: list[list[dict[str, Any]]] = [[]]
+        for w in words:
+            if captions[-1] and len(" ".join(x["text"] for x in [*captions[-1], w])) > limit:
+                captions.append([])
+            captions[-1].append(w)
+        for n, cap in enumerate(captions, 1):
+            if view == "srt":
+                lines.append(str(n))
+            lines.append(f"{_clock(cap[0]['start'], sep)} --> {_clock(cap[-1]['end'], sep)}")
+            lines += [" ".join(x["text"] for x in cap), ""]
+        return 200, "\n".join(lines)
 
     def _create(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         """``POST /v2/transcript``: validate, dedupe on Idempotency-Key, create a job."""
@@ -466,7 +539,8 @@ class FakeServer:
         job = Job(
             id=str(uuid.uuid4()),
             request=params,
-            created=time.monotonic(),
+            created=self.clock(),
+            clock=self.clock,
             created_at=datetime.now(timezone.utc).replace(tzinfo=None),
             processing_after=self.processing_after,
             complete_after=self.complete_after,
@@ -489,7 +563,7 @@ class FakeServer:
         status = query.get("status")
         if status is not None and status not in STATUSES:
             return 400, {"error": f"Invalid status: {status}"}
-        now = time.monotonic()
+        now = self.clock()
         ordered = [
             j
             for j in self.jobs.values()
@@ -608,6 +682,12 @@ class FakeServer:
                     "results": _highlights(self.words, self.highlights),
                 }
         return out
+
+
+def _clock(ms: int, sep: str) -> str:
+    """``HH:MM:SS,mmm`` (SRT) or ``HH:MM:SS.mmm`` (WebVTT)."""
+    seconds, millis = divmod(ms, 1000)
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}{sep}{millis:03d}"
 
 
 def _completed_at(job: Job) -> str:
@@ -763,3 +843,70 @@ async def serve_fake(**options: Any) -> AsyncIterator[FakeServer]:
             tg.cancel_scope.cancel()
     if failure is not None:
         raise failure
+
+
+class MemoryTransport(httpx2.AsyncBaseTransport):
+    """Serves a :class:`FakeServer` in memory: no socket, no thread, only the event loop.
+
+    For tests on a virtual clock (``tests/vclock.py``), where real I/O would let time
+    jump while a request is on the wire. Faults of kind ``respond`` and ``stall`` apply;
+    the random fault mode does not.
+    """
+
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        server = self.server
+        method, path = request.method, request.url.path
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        query = dict(parse_qsl(request.url.query.decode(), keep_blank_values=True))
+        body = b"".join([chunk async for chunk in request.stream])  # type: ignore[union-attr]
+        server.requests.append(RecordedRequest(method, path, query, headers, server.clock()))
+        fault = next((f for f in server.faults if f.matches(method, path)), None)
+        if fault is not None:
+            fault.hits += 1
+            if fault.kind == "stall":
+                await anyio.sleep(fault.seconds)
+            elif fault.kind == "respond":
+                body_out = fault.body
+                raw = json.dumps(body_out).encode() if isinstance(body_out, dict) else body_out
+                return _memory_response(fault.status, raw, fault.headers)
+            else:
+                raise httpx2.ReadError("connection dropped by the fake", request=request)
+        await anyio.lowlevel.checkpoint()
+        if server.api_key is not None and headers.get("authorization") != server.api_key:
+            denied = {"error": "Authentication error, API token missing/invalid"}
+            return _memory_response(401, denied)
+        if method == "POST" and path == "/v2/upload":
+            url = f"{server.base_url}/files/{uuid.uuid4()}"
+            server.uploads.append(
+                Upload(len(body), hashlib.sha256(body).hexdigest(), False, str(len(body)), url)
+            )
+            return _memory_response(200, {"upload_url": url})
+        status, payload = server._route(
+            method, path, query, headers, body, request.url.query.decode()
+        )
+        return _memory_response(status, payload)
+
+
+def _memory_response(
+    status: int, payload: dict[str, Any] | str | bytes, headers: dict[str, str] | None = None
+) -> httpx2.Response:
+    if isinstance(payload, dict):
+        raw, kind = json.dumps(payload).encode(), "application/json"
+    else:
+        raw = payload.encode() if isinstance(payload, str) else payload
+        kind = "text/plain" if isinstance(payload, str) else "application/json"
+    merged = {"content-type": kind, "x-request-id": str(uuid.uuid4()), **(headers or {})}
+    return httpx2.Response(status, headers=merged, content=raw)
+
+
+@asynccontextmanager
+async def memory_fake(**options: Any) -> AsyncIterator[tuple[FakeServer, MemoryTransport]]:
+    """A :class:`FakeServer` on the event loop's clock, with its in-memory transport."""
+    server = FakeServer(**options)
+    server.base_url = "http://fake.test"
+    server.clock = anyio.current_time
+    yield server, MemoryTransport(server)
+

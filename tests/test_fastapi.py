@@ -46,25 +46,7 @@ async def fake_client(**options: Any) -> AsyncIterator[tuple[FakeServer, ah.Asyn
         yield server, client
 
 
-async def test_webhook_wakes_the_waiter_with_one_get() -> None:
-    hub = CompletionHub(auth_header_value="s3cret", fallback_polling=NEVER)
-    async with fake_client(complete_after=0.3) as (server, client):
-        job = await client.submit("https://example.com/a.mp3")
-        done: list[ah.Transcript] = []
-
-        async def waiter() -> None:
-            done.append(await hub.wait(client, job.id))
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(waiter)
-            tg.start_soon(waiter)  # two waiters share one event
-            await anyio.sleep(0.5)
-            assert not done
-            assert hub.notify(job.id, "completed")
-        assert [t.status for t in done] == [ah.TranscriptStatus.COMPLETED] * 2
-        # one immediate poll + one fetch after the webhook, per waiter
-        assert transcript_gets(server, job.id) <= 4
-        assert "waiting=0" in repr(hub)
+# A webhook waking two waiters, with nothing polled meanwhile: test_timing.py (virtual clock).
 
 
 async def test_webhook_before_wait_and_unknown_ids() -> None:

@@ -36,7 +36,7 @@ from ._errors import (
 )
 from ._models import Transcript, TranscriptStatus
 from ._retry import is_transient
-from ._settings import PollSettings, Seconds, UseDefault, to_seconds
+from ._settings import PollSettings, Seconds, UseDefault, grown, to_seconds
 
 __all__ = [
     "ListSweeper",
@@ -130,7 +130,7 @@ class PollSchedule:
 
     def __call__(self, state: RetryCallState) -> float:
         s = self._settings
-        base = min(s.max_interval, s.initial * s.multiplier ** (state.attempt_number - 1))
+        base = grown(s.initial, s.multiplier, state.attempt_number - 1, s.max_interval)
         delay = base * random.uniform(1.0 - s.jitter, 1.0 + s.jitter)
         if self.retry_after is not None:
             delay = min(self.retry_after, self._max_retry_after)
@@ -316,7 +316,7 @@ class ListSweeper:
         waiting = max(len(self.waiters), 1)
         pages = waiting // LIST_PAGE_LIMIT + 1
         cap = min(s.max_interval, max(s.initial, s.max_interval * pages / waiting))
-        return min(cap, s.initial * s.multiplier**idle_sweeps)
+        return grown(s.initial, s.multiplier, idle_sweeps, cap)
 
     async def run(self) -> None:
         """Sweep while anyone waits, for ever (cancel it to stop)."""

@@ -19,7 +19,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from ._errors import APIConnectionError, APIResponseError, APIStatusError, ResponseTooLargeError
 from ._http import NotSentError
-from ._settings import RetrySettings
+from ._settings import RetrySettings, grown
 
 __all__ = ["backoff", "is_transient", "may_have_created", "parse_retry_after", "request_retrying"]
 
@@ -86,7 +86,7 @@ def _may_resend(exc: BaseException, *, creates_job: bool, settings: RetrySetting
 
 def backoff(settings: RetrySettings, retry: int) -> float:
     """The full-jitter delay before retry number ``retry`` (1-based)."""
-    bound = min(settings.max_backoff, settings.initial * settings.multiplier ** (retry - 1))
+    bound = grown(settings.initial, settings.multiplier, retry - 1, settings.max_backoff)
     return random.uniform(0.0, bound)
 
 

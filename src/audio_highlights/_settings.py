@@ -11,7 +11,15 @@ from typing import Final
 
 from attrs import field, frozen, validators
 
-__all__ = ["DEFAULT", "PollSettings", "RetrySettings", "Seconds", "UseDefault", "to_seconds"]
+__all__ = [
+    "DEFAULT",
+    "PollSettings",
+    "RetrySettings",
+    "Seconds",
+    "UseDefault",
+    "grown",
+    "to_seconds",
+]
 
 #: A duration: seconds as a number, or a timedelta.
 Seconds = float | int | timedelta
@@ -39,6 +47,17 @@ def to_seconds(value: Seconds) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"expected seconds (float) or timedelta, got {type(value).__name__}")
     return float(value)
+
+
+def grown(initial: float, multiplier: float, steps: int, cap: float) -> float:
+    """``initial * multiplier ** steps``, at most ``cap``: a backoff after ``steps`` steps.
+
+    Never overflows: a wait that has polled for hours stays at ``cap``.
+    """
+    try:
+        return min(cap, initial * multiplier ** max(steps, 0))
+    except OverflowError:
+        return cap
 
 
 def _opt_seconds(value: Seconds | None) -> float | None:

@@ -1,0 +1,253 @@
+"""Time-based behaviour on virtual time and an in-memory fake: fast, and it cannot flake.
+
+Every test here runs on asyncio (in debug mode) and Trio with a virtual clock
+(``tests/vclock.py``): a 60 s sleep passes at once, and the order of events is exact.
+The fake API is served in memory (``fakeserver.MemoryTransport``), on the same clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+
+import audio_highlights as ah
+from audio_highlights.fastapi import CompletionHub
+from fakeserver import FakeServer, Fault, memory_fake
+from vclock import virtual_backend
+
+pytestmark = pytest.mark.anyio
+
+KEY = "sk-test-virtual"
+FAST = ah.PollSettings(initial=0.05, multiplier=1.5, max_interval=0.2, timeout=600)
+QUICK_RETRY = ah.RetrySettings(initial=0.01, max_backoff=0.05, max_retry_after=2)
+NEVER = ah.PollSettings(initial=3600, max_interval=3600, timeout=None)
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    return virtual_backend(str(request.param))
+
+
+@asynccontextmanager
+async def fake_client(**options: Any) -> AsyncIterator[tuple[FakeServer, ah.AsyncClient]]:
+    polling = options.pop("polling", FAST)
+    async with (
+        memory_fake(api_key=KEY, **options) as (server, transport),
+        ah.AsyncClient(
+            api_key=KEY,
+            base_url=server.base_url,
+            transport=transport,
+            polling=polling,
+            retry=QUICK_RETRY,
+        ) as client,
+    ):
+        yield server, client
+
+
+def urls(n: int) -> list[str]:
+    return [f"https://example.com/{i}.mp3" for i in range(n)]
+
+
+async def test_the_clock_is_virtual() -> None:
+    slow = ah.PollSettings(initial=1, max_interval=20, timeout=600)
+    async with fake_client(processing_after=100, complete_after=500, polling=slow) as (_, c):
+        client = c
+        start = anyio.current_time()
+        t = await client.transcribe("https://example.com/a.mp3")
+        assert t.status is ah.TranscriptStatus.COMPLETED
+        assert anyio.current_time() - start >= 500
+        with pytest.raises(ah.JobTimeoutError):
+            await client.wait((await client.submit("https://example.com/b.mp3")).id, timeout=30)
+
+
+async def test_a_wait_of_hours_keeps_its_backoff_finite() -> None:
+    # 360 polls: multiplier ** attempt used to overflow at poll 309 (1,751 at the default 1.5).
+    steep = ah.PollSettings(initial=0.5, multiplier=10, max_interval=10)
+    async with fake_client(complete_after=3600, polling=steep) as (_, client):
+        t = await client.transcribe("https://example.com/long.mp3", timeout=None)
+        assert t.status is ah.TranscriptStatus.COMPLETED
+
+
+async def test_on_status_sees_each_status_once_in_order() -> None:
+    seen: list[ah.TranscriptStatus] = []
+    async_seen: list[str] = []
+
+    async def record(t: ah.Transcript) -> None:
+        await anyio.lowlevel.checkpoint()
+        async_seen.append(t.id)
+
+    async with fake_client(processing_after=5, complete_after=20) as (_, client):
+        t = await client.transcribe(b"x" * 1000, on_status=lambda t: seen.append(t.status))
+        S = ah.TranscriptStatus
+        assert seen == [S.QUEUED, S.PROCESSING, S.COMPLETED]
+        job = await client.submit("https://example.com/b.mp3")
+        await client.wait(job.id, on_status=record)
+        assert async_seen == [job.id] * 3
+        # a finished job: one call, with its final status
+        again: list[ah.TranscriptStatus] = []
+        await client.wait(t, on_status=lambda t: again.append(t.status))
+        assert again == [S.COMPLETED]
+
+
+async def test_batch_status_events_per_item() -> None:
+    events: list[ah.BatchEvent] = []
+    async with fake_client(processing_after=5, complete_after=20) as (_, client):
+        for list_polling in (False, True):
+            events.clear()
+            got = await client.transcribe_all(
+                [b"audio" * 100, "https://example.com/u.mp3"],
+                on_event=events.append,
+                status_events=True,
+                list_polling=list_polling,
+            )
+            assert all(r.ok for r in got)
+            K, S = ah.BatchEventKind, ah.TranscriptStatus
+            steps = [(e.kind, e.status) for e in events if e.index == 0]
+            assert steps == [
+                (K.UPLOADING, None),
+                (K.UPLOADED, None),
+                (K.SUBMITTED, S.QUEUED),
+                (K.STATUS, S.PROCESSING),
+                (K.COMPLETED, S.COMPLETED),
+            ]
+            assert [e.kind for e in events if e.index == 1] == [
+                K.SUBMITTED,
+                K.STATUS,
+                K.COMPLETED,
+            ]
+        # without status_events, the four original kinds only
+        events.clear()
+        await client.transcribe_all([b"audio" * 100], on_event=events.append)
+        assert [e.kind for e in events] == [K.UPLOADED, K.SUBMITTED, K.COMPLETED]
+
+
+async def test_a_failing_callback_stops_the_batch_and_nothing_runs_after() -> None:
+    def on_event(e: ah.BatchEvent) -> None:
+        if e.kind is ah.BatchEventKind.SUBMITTED and e.index == 2:
+            raise RuntimeError("callback bug")
+
+    async with fake_client(complete_after=0.3) as (server, client):
+        with pytest.raises(RuntimeError, match="callback bug"):
+            await client.transcribe_all(urls(50), concurrency=5, on_event=on_event)
+        count = len(server.requests)
+        await anyio.sleep(60)
+        assert len(server.requests) == count
+        assert server.created_jobs < 50
+
+
+async def test_leaving_early_leaves_nothing_polling() -> None:
+    async with fake_client(complete_after=0.05) as (server, client):
+
+        async def sources() -> AsyncIterator[str]:
+            yield "https://example.com/0.mp3"
+            await anyio.sleep(0.3)
+            server.complete_after = 3000.0
+            for i in range(20):
+                yield f"https://example.com/slow{i}"
+
+        async with client.transcribe_many(sources(), concurrency=21) as results:
+            async for r in results:
+                assert r.index == 0 and r.ok
+                break
+        count = len(server.requests)
+        await anyio.sleep(60)
+        assert len(server.requests) == count
+
+
+async def test_an_exception_in_the_body_leaves_nothing_polling() -> None:
+    async with fake_client(complete_after=0.05) as (server, client):
+
+        async def consume() -> None:
+            async with client.transcribe_many(urls(10), concurrency=4) as results:
+                async for _ in results:
+                    raise KeyError("boom")
+
+        with pytest.raises(KeyError, match="boom"):
+            await consume()
+        count = len(server.requests)
+        await anyio.sleep(60)
+        assert len(server.requests) == count
+
+
+async def test_cancelled_from_outside_leaves_nothing_running() -> None:
+    async with fake_client(complete_after=3000) as (server, client):
+        with anyio.move_on_after(5) as scope:
+            await client.transcribe_all(urls(10))
+        assert scope.cancelled_caught
+        count = len(server.requests)
+        await anyio.sleep(60)
+        assert len(server.requests) == count
+
+
+async def test_429_pauses_the_whole_client() -> None:
+    async with fake_client() as (server, client):
+        server.faults = [
+            Fault(method="GET", status=429, headers={"Retry-After": "0.5"}, body={"error": "slow"})
+        ]
+        job = await client.submit("https://example.com/a.mp3")
+        start = anyio.current_time()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.get, job.id)
+            await anyio.sleep(0.1)
+            await client.submit("https://example.com/b.mp3")  # waits out the pause too
+        assert anyio.current_time() - start >= 0.5 - 1e-9
+        hit, resent = (r for r in server.requests if r.method == "GET")
+        assert resent.time - hit.time >= 0.5 - 1e-9
+
+
+async def test_429_on_a_poll_pauses_every_job_of_a_batch() -> None:
+    async with fake_client(complete_after=0.3) as (server, client):
+        server.faults.append(
+            Fault(method="GET", path="/v2/transcript/", status=429, headers={"retry-after": "1"})
+        )
+        got = await client.transcribe_all(urls(10), concurrency=10)
+        assert all(r.ok for r in got)
+        hit = next(r for r in server.requests if r.method == "GET")
+        after = [r.time - hit.time for r in server.requests if r.time > hit.time]
+        # Every other job polls every <= 0.2 s, yet nothing is sent until Retry-After passed.
+        assert after and min(after) >= 1.0 - 1e-9
+
+
+async def test_polls_back_off_per_job() -> None:
+    polling = ah.PollSettings(initial=0.05, multiplier=2.0, max_interval=1.0, jitter=0.0)
+    async with fake_client(complete_after=0.7) as (server, client):
+        await client.transcribe_all(urls(20), polling=polling)
+        polls = [r for r in server.requests if r.method == "GET"]
+        # after 0.05, 0.15, 0.35, 0.75 s: 4 polls a job, not 0.7 / 0.05 = 14
+        assert len(polls) == 20 * 4
+
+
+async def test_the_wait_deadline_holds_exactly() -> None:
+    async with fake_client(complete_after=100) as (_, client):
+        job = await client.submit("https://example.com/a.mp3")
+        start = anyio.current_time()
+        with pytest.raises(ah.JobTimeoutError) as info:
+            await client.wait(job.id, timeout=10)
+        assert 10 <= anyio.current_time() - start <= 10.5
+        assert info.value.last_status is ah.TranscriptStatus.PROCESSING
+        assert (await client.wait(job.id, timeout=None)).status is ah.TranscriptStatus.COMPLETED
+
+
+async def test_webhook_wakes_the_waiter_and_nothing_polls_meanwhile() -> None:
+    hub = CompletionHub(auth_header_value="s3cret", fallback_polling=NEVER)
+    async with fake_client(complete_after=0.3) as (server, client):
+        job = await client.submit("https://example.com/a.mp3")
+        done: list[ah.Transcript] = []
+
+        async def waiter() -> None:
+            done.append(await hub.wait(client, job.id))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            tg.start_soon(waiter)  # two waiters share one event
+            await anyio.sleep(600)
+            assert not done
+            assert hub.notify(job.id, "completed")
+        assert [t.status for t in done] == [ah.TranscriptStatus.COMPLETED] * 2
+        gets = [r for r in server.requests if r.method == "GET"]
+        # one immediate poll + one fetch after the webhook, per waiter
+        assert len(gets) == 4
