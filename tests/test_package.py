@@ -6,6 +6,7 @@ import inspect
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import audio_highlights as ah
@@ -17,6 +18,24 @@ def test_all_is_sorted_and_complete() -> None:
     assert ah.__all__ == sorted(ah.__all__)
     for name in ah.__all__:
         assert hasattr(ah, name), name
+
+
+def test_all_is_exactly_the_public_names() -> None:
+    # As httpx's test_exported_members: nothing public is left out of __all__ or in it by
+    # mistake. Subpackages (engine, cli, fastapi) become attributes once imported.
+    subpackages = {
+        name
+        for name, value in vars(ah).items()
+        if isinstance(value, types.ModuleType) and value.__name__.startswith("audio_highlights.")
+    }
+    public = {n for n in vars(ah) if not n.startswith("_")} - subpackages
+    assert sorted(ah.__all__) == sorted(public | {"__version__"})
+
+
+def test_the_api_reference_lists_every_exported_name() -> None:
+    text = (SRC.parents[1] / "docs" / "api.md").read_text()
+    listed = set(re.findall(r"^::: audio_highlights\.(\w+)\s*$", text, re.MULTILINE))
+    assert sorted(set(ah.__all__) - listed - {"__version__"}) == []
 
 
 def test_every_public_name_is_documented() -> None:

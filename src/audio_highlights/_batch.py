@@ -426,6 +426,9 @@ def in_input_order(
     return transcribe_all
 
 
+_BATCH_OPTIONS = tuple(a.name for a in attrs.fields(BatchOptions))
+
+
 class BatchMethods:
     """The batch entry points of :class:`AsyncClient` (documented there)."""
 
@@ -481,7 +484,7 @@ class BatchMethods:
             timeout=timeout,
             polling=polling,
             list_polling=list_polling,
-            options=merge_options(options, fields),
+            options=merge_options(options, fields, hints=_BATCH_OPTIONS),
         )
         return run_batch(self._api, self._poller, sources, batch)
 

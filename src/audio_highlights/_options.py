@@ -9,7 +9,7 @@ than the SDK go in :attr:`TranscriptOptions.extra`, sent as they are.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import attrs
@@ -364,9 +364,11 @@ _FIELDS = frozenset(a.name for a in attrs.fields(TranscriptOptions))
 
 
 def merge_options(
-    options: TranscriptOptions | None, fields: Mapping[str, Any]
+    options: TranscriptOptions | None, fields: Mapping[str, Any], *, hints: Iterable[str] = ()
 ) -> TranscriptOptions:
     """``options`` with keyword ``fields`` laid over it (``None`` values are ignored).
+
+    ``hints`` are the caller's own keyword names, offered too when a name is misspelt.
 
     Raises:
         UsageError: A name is not a request field (with the closest known
@@ -377,7 +379,7 @@ def merge_options(
     unknown = sorted(set(fields) - _FIELDS)
     if unknown:
         name = unknown[0]
-        close = difflib.get_close_matches(name, _FIELDS, n=3)
+        close = difflib.get_close_matches(name, [*_FIELDS, *hints], n=3)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise UsageError(
             f"{name!r} is not a request field of this SDK{hint} (a field newer than the SDK "

@@ -54,6 +54,31 @@ async def test_sdk_over_http(server: Server) -> None:
             await client.get("0" * 32)
 
 
+async def test_views_and_status_callback_against_the_engine(server: Server) -> None:
+    statuses: list[ah.TranscriptStatus] = []
+    async with ah.AsyncClient(base_url=server.url, polling=FAST) as client:
+        t = await client.transcribe(SAMPLE, on_status=lambda t: statuses.append(t.status))
+        assert statuses[0] is ah.TranscriptStatus.QUEUED
+        assert statuses[-1] is ah.TranscriptStatus.COMPLETED
+        assert len(statuses) == len(set(statuses))  # one call per change
+        sentences = await client.sentences(t)
+        assert len(sentences) >= 2
+        assert " ".join(s.text for s in sentences) == t.text
+        assert sum(len(s.words) for s in sentences) == len(t.words)
+        paragraphs = await client.paragraphs(t.id)
+        assert 1 <= len(paragraphs) <= len(sentences)
+        assert paragraphs[0].start == t.words[0].start
+        srt = await client.subtitles(t, "srt", chars_per_caption=40)
+        blocks = [b.splitlines() for b in srt.strip().split("\n\n")]
+        assert [b[0] for b in blocks] == [str(i) for i in range(1, len(blocks) + 1)]
+        assert all(" --> " in b[1] and len(b[2]) <= 40 for b in blocks)
+        assert (await client.subtitles(t, "vtt")).startswith("WEBVTT")
+        (air,) = await client.word_search(t, ["air quality"])
+        assert air.count == len(air.timestamps) == len(air.indexes) >= 1
+        assert t.words[air.indexes[0]].text.lower().startswith("air")
+        assert air.timestamps[0].start == t.words[air.indexes[0]].start
+
+
 async def test_sdk_undecodable_upload_is_job_failed(server: Server) -> None:
     async with ah.AsyncClient(base_url=server.url, polling=FAST) as client:
         with pytest.raises(ah.JobFailedError) as info:
