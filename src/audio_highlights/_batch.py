@@ -157,28 +157,7 @@ def _at_least_one(_: Any, attribute: attrs.Attribute[Any], value: int | None) ->
 class BatchOptions:
     """How a batch runs: the options of :meth:`AsyncClient.transcribe_many`, in one object.
 
-    Attributes:
-        concurrency: Items in flight at once (uploading, submitted or polled).
-        max_concurrent_uploads: Of those, how many may upload at once; ``None``:
-            ``concurrency`` (the client's own upload limit still applies).
-        fail_fast: Cancel the rest on the first failed item and raise its
-            error from the ``async with``.
-        on_event: Called with a :class:`BatchEvent` as each item is uploaded,
-            submitted, completed or failed; may be async. It runs inside the
-            batch's tasks, so it should be quick; an error it raises stops the batch.
-        status_events: Also call ``on_event`` when an upload starts
-            (``UPLOADING``) and when a job's status changes while waiting
-            (``STATUS``, e.g. to ``processing``), for a per-item progress display.
-        timeout: Deadline of each item's wait (see :meth:`AsyncClient.wait`).
-        polling: Overrides the client's poll policy for this batch.
-        list_polling: Learn about completions from one shared sweep of the
-            list endpoint instead of polling each job: a job seen finished is
-            fetched once, and one the list has not shown for
-            ``polling.max_interval`` is polled on its own. Sweeps start every
-            ``polling.initial`` seconds and back off while nothing finishes,
-            never costing more requests than per-job polls: far fewer
-            requests, and less lag, for big batches.
-        options: Every job's request fields.
+    Each attribute is the argument of the same name, documented there.
     """
 
     concurrency: int = attrs.field(default=64, validator=_at_least_one)
@@ -457,8 +436,7 @@ class BatchMethods:
         Sources are pulled lazily, so a generator of 100,000 paths never
         becomes 100,000 tasks. One failing item never stops the others: its
         error is in its result. Leaving the ``async with`` early cancels what
-        is left; the client stays usable. The options are described on
-        :class:`BatchOptions`; ``options`` and ``**fields`` as for :meth:`submit`.
+        is left; the client stays usable.
 
         Example:
             ```python
@@ -466,6 +444,32 @@ class BatchMethods:
                 async for r in results:
                     print(r.index, r.error or r.transcript.highlights[:3])
             ```
+
+        Args:
+            sources: An iterable or async iterable of what :meth:`transcribe` accepts
+                (paths, URLs, bytes, file objects, ...).
+            options: Every job's request fields, typed (see :meth:`submit`).
+            concurrency: Items in flight at once (uploading, submitted or polled).
+            max_concurrent_uploads: Of those, how many may upload at once; ``None``:
+                ``concurrency`` (the client's own upload limit still applies).
+            fail_fast: Cancel the rest on the first failed item and raise its
+                error from the ``async with``.
+            on_event: Called with a :class:`BatchEvent` as each item is uploaded,
+                submitted, completed or failed; may be async. It runs inside the
+                batch's tasks, so it should be quick; an error it raises stops the batch.
+            status_events: Also call ``on_event`` when an upload starts
+                (``UPLOADING``) and when a job's status changes while waiting
+                (``STATUS``, e.g. to ``processing``), for a per-item progress display.
+            timeout: Deadline of each item's wait (see :meth:`AsyncClient.wait`).
+            polling: Overrides the client's poll policy for this batch.
+            list_polling: Learn about completions from one shared sweep of the
+                list endpoint instead of polling each job: a job seen finished is
+                fetched once, and one the list has not shown for
+                ``polling.max_interval`` is polled on its own. Sweeps start every
+                ``polling.initial`` seconds and back off while nothing finishes,
+                never costing more requests than per-job polls: far fewer
+                requests, and less lag, for big batches.
+            **fields: Request fields by name, laid over ``options`` (see :meth:`submit`).
 
         Returns:
             An async context manager yielding a :class:`BatchResults`, an
@@ -489,3 +493,6 @@ class BatchMethods:
         return run_batch(self._api, self._poller, sources, batch)
 
     transcribe_all = in_input_order(transcribe_many)
+    """Like :meth:`transcribe_many`, with the same arguments, but wait for all: ``await
+    client.transcribe_all(paths, concurrency=64)`` returns one :class:`BatchResult` per source,
+    in input order."""
