@@ -17,8 +17,8 @@ import json
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
@@ -29,6 +29,7 @@ import anyio.abc
 import anyio.lowlevel
 import h11
 import httpx2
+from anyio.from_thread import start_blocking_portal
 
 # Real timings for the opening of AssemblyAI's wildfires.mp3 example (NOTES.md examples/).
 CANNED_WORDS: list[tuple[str, int, int]] = [
@@ -909,4 +910,18 @@ async def memory_fake(**options: Any) -> AsyncIterator[tuple[FakeServer, MemoryT
     server.base_url = "http://fake.test"
     server.clock = anyio.current_time
     yield server, MemoryTransport(server)
+
+
+@contextmanager
+def serve_fake_in_thread(**options: Any) -> Iterator[FakeServer]:
+    """:func:`serve_fake` on an event loop of its own, in a background thread.
+
+    For blocking code under test (``ah.Client``, the CLI, scripts), which would otherwise
+    block the very loop the fake runs on.
+    """
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(serve_fake(**options)) as server,
+    ):
+        yield server
 

@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from anyio.from_thread import start_blocking_portal
 
 import audio_highlights as ah
 from audio_highlights.cli import main
-from fakeserver import FakeServer, serve_fake
+from fakeserver import FakeServer, serve_fake_in_thread
 
 pytest.importorskip("click")
 pytest.importorskip("rich")
@@ -24,10 +23,7 @@ KEY = "cli-secret-key-0123456789"
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
-    with (
-        start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(serve_fake(api_key=KEY, complete_after=0.05)) as server,
-    ):
+    with serve_fake_in_thread(api_key=KEY, complete_after=0.05) as server:
         monkeypatch.setenv("ASSEMBLYAI_API_KEY", KEY)
         monkeypatch.setenv("ASSEMBLYAI_BASE_URL", server.base_url)
         yield server

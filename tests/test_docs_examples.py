@@ -19,9 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from anyio.from_thread import start_blocking_portal
 
-from fakeserver import FakeServer, serve_fake
+from fakeserver import FakeServer, serve_fake_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "audio" / "wildfires.mp3"
@@ -65,10 +64,7 @@ def collect() -> list[pytest.ParameterSet]:
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeServer]:
-    with (
-        start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(serve_fake(complete_after=0.05)) as server,
-    ):
+    with serve_fake_in_thread(complete_after=0.05) as server:
         yield server
 
 

@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from anyio.from_thread import start_blocking_portal
 
 import audio_highlights as ah
-from fakeserver import FakeServer, serve_fake
+from fakeserver import FakeServer, serve_fake, serve_fake_in_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -83,8 +82,7 @@ async def test_views_of_unfinished_or_unknown_jobs_and_bad_arguments() -> None:
 
 def test_blocking_client_has_the_views() -> None:
     with (
-        start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(serve_fake(api_key=KEY, complete_after=0.0)) as server,
+        serve_fake_in_thread(api_key=KEY, complete_after=0.0) as server,
         ah.Client(api_key=KEY, base_url=server.base_url, polling=FAST) as client,
     ):
         t = client.transcribe("https://example.com/a.mp3")
@@ -232,10 +230,7 @@ def test_an_httpx_client_is_a_usage_error_saying_what_is_needed() -> None:
 
 @pytest.fixture
 def fake_thread() -> Iterator[FakeServer]:
-    with (
-        start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(serve_fake(api_key=KEY, complete_after=0.0)) as server,
-    ):
+    with serve_fake_in_thread(api_key=KEY, complete_after=0.0) as server:
         yield server
 
 

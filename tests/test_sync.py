@@ -9,10 +9,9 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 import pytest
-from anyio.from_thread import start_blocking_portal
 
 import audio_highlights as ah
-from fakeserver import FakeServer, serve_fake
+from fakeserver import FakeServer, serve_fake_in_thread
 
 KEY = "sync-test-key"
 FAST = ah.PollSettings(initial=0.02, multiplier=1.5, max_interval=0.1, timeout=30)
@@ -21,10 +20,7 @@ FAST = ah.PollSettings(initial=0.02, multiplier=1.5, max_interval=0.1, timeout=3
 @pytest.fixture
 def fake() -> Iterator[FakeServer]:
     # The fake is async: it gets an event loop of its own in a background thread.
-    with (
-        start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(serve_fake(api_key=KEY, complete_after=0.05)) as server,
-    ):
+    with serve_fake_in_thread(api_key=KEY, complete_after=0.05) as server:
         yield server
 
 
