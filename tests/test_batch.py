@@ -328,19 +328,7 @@ def _list_fault(**kw: Any) -> Fault:
     return fault
 
 
-async def test_list_polling_uses_one_sweep_for_many_jobs() -> None:
-    polling = ah.PollSettings(initial=0.1, multiplier=1.5, max_interval=5.0, timeout=10)
-    async with serve_fake(complete_after=0.5) as server, client_for(server) as client:
-        urls = [f"https://example.com/{i}" for i in range(40)] + ["https://example.com/fail"]
-        got = await client.transcribe_all(urls, polling=polling, list_polling=True)
-        assert [r.ok for r in got] == [True] * 40 + [False]
-        assert isinstance(got[-1].error, ah.JobFailedError)
-        assert got[0].transcript is not None and got[0].transcript.highlights
-        gets = [r for r in server.requests if r.method == "GET" and r.path != "/v2/transcript"]
-        lists = [r for r in server.requests if r.path == "/v2/transcript" and r.method == "GET"]
-        assert len(gets) == 41  # one fetch per job, no per-job polling
-        assert 1 <= len(lists) <= 15
-        assert server.errors == []
+# Sweeps that see every job (exact request counts) run on a virtual clock: test_timing.py.
 
 
 async def test_list_polling_falls_back_to_per_job_polls_when_the_list_fails() -> None:
@@ -353,19 +341,6 @@ async def test_list_polling_falls_back_to_per_job_polls_when_the_list_fails() ->
         )
         assert all(r.ok for r in got)
         assert broken_list.hits >= 1
-
-
-async def test_list_polling_waits_on_listed_jobs_longer_than_max_interval() -> None:
-    # Jobs that run several max_intervals are still seen through the list:
-    # being listed as processing keeps a job off per-job polling.
-    polling = ah.PollSettings(initial=0.05, multiplier=1.5, max_interval=0.4, timeout=10)
-    async with serve_fake(complete_after=1.2) as server, client_for(server) as client:
-        urls = [f"https://example.com/{i}" for i in range(30)]
-        got = await client.transcribe_all(urls, polling=polling, list_polling=True)
-        assert all(r.ok for r in got)
-        gets = [r for r in server.requests if r.method == "GET" and r.path != "/v2/transcript"]
-        assert len(gets) == 30
-        assert server.errors == []
 
 
 async def test_list_polling_survives_waiters_leaving_during_a_slow_sweep() -> None:

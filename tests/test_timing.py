@@ -251,3 +251,31 @@ async def test_webhook_wakes_the_waiter_and_nothing_polls_meanwhile() -> None:
         gets = [r for r in server.requests if r.method == "GET"]
         # one immediate poll + one fetch after the webhook, per waiter
         assert len(gets) == 4
+
+
+async def test_list_polling_uses_one_sweep_for_many_jobs() -> None:
+    polling = ah.PollSettings(initial=0.1, multiplier=1.5, max_interval=5.0, timeout=10)
+    async with fake_client(complete_after=0.5) as (server, client):
+        urls = [f"https://example.com/{i}" for i in range(40)] + ["https://example.com/fail"]
+        got = await client.transcribe_all(urls, polling=polling, list_polling=True)
+        assert [r.ok for r in got] == [True] * 40 + [False]
+        assert isinstance(got[-1].error, ah.JobFailedError)
+        assert got[0].transcript is not None and got[0].transcript.highlights
+        gets = [r for r in server.requests if r.method == "GET" and r.path != "/v2/transcript"]
+        lists = [r for r in server.requests if r.path == "/v2/transcript" and r.method == "GET"]
+        assert len(gets) == 41  # one fetch per job, no per-job polling
+        assert 1 <= len(lists) <= 15
+        assert server.errors == []
+
+
+async def test_list_polling_waits_on_listed_jobs_longer_than_max_interval() -> None:
+    # Jobs that run several max_intervals are still seen through the list:
+    # being listed as processing keeps a job off per-job polling.
+    polling = ah.PollSettings(initial=0.05, multiplier=1.5, max_interval=0.4, timeout=10)
+    async with fake_client(complete_after=1.2) as (server, client):
+        urls = [f"https://example.com/{i}" for i in range(30)]
+        got = await client.transcribe_all(urls, polling=polling, list_polling=True)
+        assert all(r.ok for r in got)
+        gets = [r for r in server.requests if r.method == "GET" and r.path != "/v2/transcript"]
+        assert len(gets) == 30
+        assert server.errors == []
