@@ -18,8 +18,8 @@ reported apart. Per file, in that one process and run:
   speaker labels on top (only when asked for, so timed apart).
 
 Peak RSS "today" comes from a second child that only decodes and recognises
-(the conversations); "new" is the first child's, with the aligner and the
-speaker embedder loaded.
+the same files; "new" is the first child's, with the aligner and the speaker
+embedder loaded (the embedder only loads for jobs with speaker labels).
 
 WER has numbers spelled out on both sides ("200" = "two hundred"). DER is
 frame-based (10 ms) over the reference speech, with the best one-to-one
@@ -86,8 +86,7 @@ def onset_errors(ref: dict[str, Any], hyp: list[dict[str, Any]]) -> list[int]:
     for sentence, onset in zip(ref["sentences"], ref["sentence_onsets_ms"], strict=True):
         first = tokens(sentence)[0]
         near = [
-            w for w in hyp
-            if tokens(w["text"])[:1] == [first] and abs(w["start"] - onset) < 1000
+            w for w in hyp if tokens(w["text"])[:1] == [first] and abs(w["start"] - onset) < 1000
         ]
         if near:  # a sentence whose first word was not heard near its onset is skipped
             errors.append(min(abs(w["start"] - onset) for w in near))
@@ -167,9 +166,12 @@ def child_today(recognizer: str, accuracy: str, threads: int) -> None:
     if recognizer == "whisper":
         model_dir = str(whisper_base_dir(EngineSettings().models_dir))
         _use_beam(model_dir, threads, 5 if accuracy == "accurate" else 1)
-    names = json.loads((CONVERSATIONS / "conversations.json").read_text())
-    for name in names:
-        recognize_audio(decode_audio(CONVERSATIONS / name), recognizer, model_dir, threads)
+    paths = [AUDIO / n for n in json.loads((AUDIO / "references.json").read_text())]
+    paths += [
+        CONVERSATIONS / n for n in json.loads((CONVERSATIONS / "conversations.json").read_text())
+    ]
+    for path in paths:
+        recognize_audio(decode_audio(path), recognizer, model_dir, threads)
     print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -191,8 +193,9 @@ def child(recognizer: str, accuracy: str, threads: int) -> None:
         model_dir = str(whisper_base_dir(EngineSettings().models_dir))
         _use_beam(model_dir, threads, 5 if accuracy == "accurate" else 1)
     warm = decode_audio(files[0][0])
-    words, _ = recognize_audio(warm, recognizer, model_dir, threads)
-    align_words(warm, words)
+    words, used = recognize_audio(warm, recognizer, model_dir, threads)
+    if used == "whisper":
+        align_words(warm, words)
     diarize(warm, words, cpu_threads=threads)
     load = time.perf_counter() - began
     rows = []
@@ -264,11 +267,15 @@ def _mean(rows: list[dict[str, Any]], key: str, sub: str) -> str:
 
 def report(setting: str, result: dict[str, Any], verbose: bool) -> list[str]:
     rows = result["rows"]
-    print(f"\n### {setting} (model load + warm-up {result['load']:.1f} s, "
-          f"peak RSS {result['rss_mb']:.0f} MB)\n")
-    print("| file | audio s | WER | start err today (med / p90 ms) | start err new | "
-          "end err new | speakers (true / found) | DER | DER no collar | DER, count given | "
-          "RTF today | RTF new | + speaker labels |")
+    print(
+        f"\n### {setting} (model load + warm-up {result['load']:.1f} s, "
+        f"peak RSS {result['rss_mb']:.0f} MB)\n"
+    )
+    print(
+        "| file | audio s | WER | start err today (med / p90 ms) | start err new | "
+        "end err new | speakers (true / found) | DER | DER no collar | DER, count given | "
+        "RTF today | RTF new | + speaker labels |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         today = (r["decode"] + r["recognise"]) / r["duration"]
@@ -324,9 +331,20 @@ def report(setting: str, result: dict[str, Any], verbose: bool) -> list[str]:
 def run_child(stage: str, recognizer: str, accuracy: str, threads: int) -> dict[str, Any]:
     with tempfile.TemporaryFile() as out:
         subprocess.run(
-            [sys.executable, __file__, "--child", stage, "--recognizer", recognizer,
-             "--accuracy", accuracy, "--threads", str(threads)],
-            stdout=out, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                stage,
+                "--recognizer",
+                recognizer,
+                "--accuracy",
+                accuracy,
+                "--threads",
+                str(threads),
+            ],
+            stdout=out,
+            check=True,
         )
         out.seek(0)
         result: dict[str, Any] = json.loads(out.read().decode().strip().splitlines()[-1])
@@ -335,8 +353,9 @@ def run_child(stage: str, recognizer: str, accuracy: str, threads: int) -> dict[
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recognizer", default="whisper",
-                        choices=("whisper", "pocketsphinx", "both"))
+    parser.add_argument(
+        "--recognizer", default="whisper", choices=("whisper", "pocketsphinx", "both")
+    )
     parser.add_argument("--accuracy", default="both", choices=("fast", "accurate", "both"))
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--child", choices=("new", "today"), help=argparse.SUPPRESS)
@@ -360,10 +379,12 @@ def main() -> int:
         result["rss_today_mb"] = run_child("today", recognizer, accuracy, args.threads)["rss_mb"]
         summary += report(name, result, args.verbose)
     print("\n### Summary (all files; start errors in ms, median / p90)\n")
-    print("| setting | WER | start err today (conversations) | start err new | end err new | "
-          "onset err today (shipped) | onset err new | DER 2 voices (confusion) | "
-          "DER 3 voices (confusion) | DER, count given | RTF today | RTF new (default job) | "
-          "new / today | RTF + speaker labels (conversations) | peak RSS MB today / new |")
+    print(
+        "| setting | WER | start err today (conversations) | start err new | end err new | "
+        "onset err today (shipped) | onset err new | DER 2 voices (confusion) | "
+        "DER 3 voices (confusion) | DER, count given | RTF today | RTF new (default job) | "
+        "new / today | RTF + speaker labels (conversations) | peak RSS MB today / new |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(summary))
     return 0
