@@ -25,9 +25,9 @@ WER has numbers spelled out on both sides ("200" = "two hundred"). DER is
 frame-based (10 ms) over the reference speech, with the best one-to-one
 speaker mapping, missed speech, false alarm and confusion all counted; the
 headline uses the usual 250 ms collar around reference boundaries, "no collar"
-counts every frame. ``accurate`` is whisper's beam search (``beam_size=5``)
-instead of greedy decoding. The machine is shared and noisy: compare the
-ratios within one run.
+counts every frame. ``accurate`` is whisper's beam search (``beam_size=5``,
+the engine's ``accuracy="accurate"``) instead of greedy decoding. The machine
+is shared and noisy: compare the ratios within one run.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ COLLAR_MS = 250
 
 
 def tokens(text: str) -> list[str]:
-    from audio_highlights.engine._numbers import spoken_tokens
+    from audio_highlights.engine._text import spoken_tokens
 
     return spoken_tokens(text)
 
@@ -141,23 +141,9 @@ def der(ref: list[dict[str, Any]], hyp: list[dict[str, Any]], collar_ms: int) ->
     return {"der": (miss + fa + conf) / speech, "confusion": conf / speech}
 
 
-def _use_beam(model_dir: str, threads: int, beam: int) -> None:
-    # The engine's accuracy option picks whisper's beam size; drive it directly here.
-    from audio_highlights.engine import _asr
-
-    model = _asr._whisper_model(model_dir, threads)
-    transcribe = model.transcribe
-
-    def with_beam(*args: Any, **kwargs: Any) -> Any:
-        kwargs["beam_size"] = beam
-        return transcribe(*args, **kwargs)
-
-    model.transcribe = with_beam
-
-
 def child_today(recognizer: str, accuracy: str, threads: int) -> None:
     """Only what the engine did before (decode + recognise), for its own peak RSS."""
-    from audio_highlights.engine._asr import recognize_audio
+    from audio_highlights.engine._asr import Decoding, recognize_audio
     from audio_highlights.engine._audio import decode_audio
     from audio_highlights.engine._model_files import whisper_base_dir
     from audio_highlights.engine._settings import EngineSettings
@@ -165,19 +151,19 @@ def child_today(recognizer: str, accuracy: str, threads: int) -> None:
     model_dir = None
     if recognizer == "whisper":
         model_dir = str(whisper_base_dir(EngineSettings().models_dir))
-        _use_beam(model_dir, threads, 5 if accuracy == "accurate" else 1)
+    decoding = Decoding(beam_size=5 if accuracy == "accurate" else 1)
     paths = [AUDIO / n for n in json.loads((AUDIO / "references.json").read_text())]
     paths += [
         CONVERSATIONS / n for n in json.loads((CONVERSATIONS / "conversations.json").read_text())
     ]
     for path in paths:
-        recognize_audio(decode_audio(path), recognizer, model_dir, threads)
+        recognize_audio(decode_audio(path), recognizer, model_dir, threads, decoding)
     print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 def child(recognizer: str, accuracy: str, threads: int) -> None:
     from audio_highlights.engine._align import align_words
-    from audio_highlights.engine._asr import recognize_audio
+    from audio_highlights.engine._asr import Decoding, recognize_audio
     from audio_highlights.engine._audio import SAMPLE_RATE, decode_audio
     from audio_highlights.engine._diarize import diarize
     from audio_highlights.engine._model_files import whisper_base_dir
@@ -191,9 +177,9 @@ def child(recognizer: str, accuracy: str, threads: int) -> None:
     model_dir = None
     if recognizer == "whisper":
         model_dir = str(whisper_base_dir(EngineSettings().models_dir))
-        _use_beam(model_dir, threads, 5 if accuracy == "accurate" else 1)
+    decoding = Decoding(beam_size=5 if accuracy == "accurate" else 1)
     warm = decode_audio(files[0][0])
-    words, used = recognize_audio(warm, recognizer, model_dir, threads)
+    words, used = recognize_audio(warm, recognizer, model_dir, threads, decoding)
     if used == "whisper":
         align_words(warm, words)
     diarize(warm, words, cpu_threads=threads)
@@ -203,7 +189,7 @@ def child(recognizer: str, accuracy: str, threads: int) -> None:
         t0 = time.perf_counter()
         audio = decode_audio(path)
         t1 = time.perf_counter()
-        words, used = recognize_audio(audio, recognizer, model_dir, threads)
+        words, used = recognize_audio(audio, recognizer, model_dir, threads, decoding)
         t2 = time.perf_counter()
         today = copy.deepcopy(words)
         if used == "whisper":

@@ -26,7 +26,7 @@ pytest.importorskip("pocketsphinx")
 from audio_highlights.engine import _diarize
 from audio_highlights.engine._align import align_words, frame_db, snap_to_energy
 from audio_highlights.engine._audio import SAMPLE_RATE, decode_audio
-from audio_highlights.engine._numbers import spoken_tokens
+from audio_highlights.engine._text import spoken_tokens
 
 from .conftest import AUDIO, Server
 

@@ -25,9 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ._audio import SAMPLE_RATE
-from ._numbers import spoken_tokens
+from ._text import spoken_tokens
 
-__all__ = ["align_words", "frame_db", "snap_to_energy"]
+__all__ = ["align_words", "frame_db", "load_aligner", "snap_to_energy"]
 
 logger = logging.getLogger("audio_highlights.engine")
 
@@ -89,6 +89,22 @@ def snap_to_energy(
                 word["start"] = pause_end
         elif pause_start - word["start"] >= _MIN_WORD_MS:
             word["end"] = pause_start
+
+
+def load_aligner() -> None:
+    """Load the aligner's acoustic model and dictionary now (about 0.2 s), not on the first job.
+
+    A failure is logged; alignment then falls back to snapping on frame energy.
+    """
+    _try_decoder()
+
+
+def _try_decoder() -> Any | None:
+    try:
+        return _decoder()
+    except (ImportError, OSError, RuntimeError, ValueError) as exc:
+        logger.warning("forced alignment unavailable (%s); snapping on frame energy", exc)
+        return None
 
 
 def _decoder() -> Any:
@@ -285,12 +301,7 @@ def align_words(
     db = frame_db(audio)
     threshold = _silence_threshold(db)
     duration_ms = len(audio) * 1000 // SAMPLE_RATE
-    decoder = None
-    if forced:
-        try:
-            decoder = _decoder()
-        except (ImportError, OSError, RuntimeError, ValueError) as exc:
-            logger.warning("forced alignment unavailable (%s); snapping on frame energy", exc)
+    decoder = _try_decoder() if forced else None
     chunks = _chunks(words)
     # Cut between chunks at the quietest frame between their facing words' middles.
     cuts = [0]

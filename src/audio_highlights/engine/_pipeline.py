@@ -33,7 +33,7 @@ import numpy.typing as npt
 from attrs import frozen
 
 from . import _audio
-from ._align import align_words
+from ._align import align_words, load_aligner
 from ._asr import Decoding, detect_language, load_recognizer, recognize_audio, speech_fraction
 from ._audio import SAMPLE_RATE
 from ._params import JobOptions, job_options
@@ -87,12 +87,18 @@ class WarmUp:
 
 
 def warm_up(request: WarmUp) -> str:
-    """Load the recogniser (and what key phrases need) into this worker process.
+    """Load the recogniser and the word aligner into this worker process.
+
+    (The speaker embedder loads on the first job with speaker labels: most jobs
+    never need it.)
 
     Returns:
         The recognizer that will run (``"pocketsphinx"`` if whisper cannot load).
     """
-    return load_recognizer(request.recognizer, request.model_dir, request.cpu_threads)
+    used = load_recognizer(request.recognizer, request.model_dir, request.cpu_threads)
+    if used == "whisper":
+        load_aligner()
+    return used
 
 
 Audio = npt.NDArray[np.float32]

@@ -25,6 +25,7 @@ __all__ = [
     "mask_profanity",
     "shape_words",
     "spell_numbers",
+    "spoken_tokens",
 ]
 
 Words = list[dict[str, Any]]
@@ -165,6 +166,36 @@ def spell_numbers(words: Words, language: str) -> Words:
         out.extend(_split(word, texts))
     return out
 
+
+_TOKEN_SPLIT = re.compile(r"[\s\-\u2013\u2014/]+")  # spaces, hyphens, dashes, slashes
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+")
+
+
+def spoken_tokens(text: str) -> list[str]:
+    """English text as the lowercase words a speaker says, numbers spelled out.
+
+    What the forced aligner and the benchmarks' WER compare: ``"$20,"`` is
+    "twenty dollars", ``"21st"`` "twenty first", ``"well-known"`` "well known";
+    punctuation goes and ``&`` is "and".
+    """
+    tokens: list[str] = []
+    for part in _TOKEN_SPLIT.split(text):
+        if part == "&":
+            tokens.append("and")
+            continue
+        match = _NUMBER.match(part)
+        spoken = _spoken_number(match, "en") if match else None
+        tokens += _TOKEN.findall((spoken or part).lower().replace("-", " "))
+    out: list[str] = []
+    for token in tokens:
+        if token.isdigit():  # digits glued to letters ("covid19"): said one by one
+            out += [_ONES[int(d)] for d in token]
+        else:
+            out.append(token)
+    return out
+
+
+_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 # Punctuation, except inside numbers ("3.5", "200,000") and word-internal ' and -.
 _PUNCT = re.compile(r"(?<!\d)[^\w\s'-]+|[^\w\s'-]+(?!\d)")
