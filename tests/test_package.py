@@ -62,7 +62,8 @@ def test_import_needs_only_the_core_dependencies() -> None:
     code = (
         "import importlib.util, sys, audio_highlights, audio_highlights.engine;"
         "importlib.util.find_spec('numpy') and audio_highlights.engine.extract_highlights;"
-        "heavy = {'starlette', 'uvicorn', 'faster_whisper', 'av', 'pocketsphinx', 'ctranslate2'};"
+        "heavy = {'starlette', 'uvicorn', 'faster_whisper', 'av', 'pocketsphinx', 'ctranslate2',"
+        " 'spacy'};"
         "print(sorted(heavy & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

@@ -13,15 +13,24 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._engine import Engine, open_engine
     from ._keyphrases import extract_highlights
+    from ._language import LanguageModelUnavailable
     from ._serve import serve_main
     from ._settings import EngineSettings
 
-__all__ = ["Engine", "EngineSettings", "extract_highlights", "open_engine", "serve_main"]
+__all__ = [
+    "Engine",
+    "EngineSettings",
+    "LanguageModelUnavailable",
+    "extract_highlights",
+    "open_engine",
+    "serve_main",
+]
 
 # public name -> private module that defines it
 _LAZY = {
     "Engine": "._engine",
     "EngineSettings": "._settings",
+    "LanguageModelUnavailable": "._language",
     "extract_highlights": "._keyphrases",
     "open_engine": "._engine",
     "serve_main": "._serve",

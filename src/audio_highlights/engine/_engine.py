@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 
 from ._app import build_app
 from ._owners import OwnerLock
-from ._runner import Runner, prepare_recognizer
+from ._runner import Runner, prepare_language_model, prepare_recognizer
 from ._settings import EngineSettings
 from ._store import Store
 
@@ -72,6 +72,9 @@ async def open_engine(
 
     Yields:
         The running :class:`Engine`; talk to ``engine.app`` over ASGI.
+
+    Raises:
+        LanguageModelUnavailable: ``spacy_model`` names no usable spaCy pipeline.
     """
     if settings is None:
         settings = EngineSettings(**options)
@@ -80,6 +83,7 @@ async def open_engine(
     await anyio.to_thread.run_sync(_prepare_dirs, settings)
     recognizer, model_dir = await anyio.to_thread.run_sync(prepare_recognizer, settings)
     logger.info("engine recognizer: %s (%s)", recognizer, model_dir or "bundled model")
+    await anyio.to_thread.run_sync(prepare_language_model, settings)
     store = await anyio.to_thread.run_sync(Store, settings.db_path)
     owner = await anyio.to_thread.run_sync(OwnerLock, settings.data_dir)
     try:

@@ -1,475 +1,328 @@
-"""Offline key phrases: the output of AssemblyAI's ``auto_highlights_result``, computed locally.
+"""Offline key phrases: AssemblyAI's ``auto_highlights_result``, ranked the way the service ranks.
 
-Candidates are maximal noun-phrase chunks (``(ADJ|NOUN)* NOUN+``, at most six
-words) found with a packaged part-of-speech table. Words are scored with a
-position-biased co-occurrence graph (the SingleRank/PositionRank family); a
-phrase scores the sum of its words' scores, weighted by how often it occurs
-and by its length. ``count``, ``timestamps`` and ``text`` follow the service's
-observed rules (see ``docs/keyphrases.md``).
+The service's ranks are reproduced by TextRank's phrase scoring as pytextrank
+2.0 implemented it, run over spaCy's English pipeline (see
+``docs/keyphrases.md``): a PageRank over a lemma co-occurrence graph, noun
+chunks and named entities as candidates, and pytextrank's occurrence score.
+spaCy reads the transcript text built from the words; every token is mapped
+back to the word it came from, and ``count``, ``timestamps`` and ``text`` follow
+the service's text-match rule on the words themselves.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+import os
 import re
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from .._models import AutoHighlightsResult, Highlight, Timestamp, Word
-from . import _lexicon
+from ._language import load_pipeline
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc, Span
 
 __all__ = ["extract_highlights"]
 
-# Token classes used by the chunker.
-_BREAK: Final = 0
-_NOUN: Final = 1
-_ADJ: Final = 2
-_PART: Final = 3  # a participle: a modifier inside a phrase, never its first word
-_AMBIG: Final = 4  # noun or verb: decided from the word before it
-
-_MAX_WORDS: Final = 6
-_WINDOW: Final = 6
-_DAMPING: Final = 0.85
-_ITERATIONS: Final = 30
-_DENSE_LIMIT: Final = 600
-# A single common word is discounted, a single name (a word seen capitalised
-# mid-sentence) favoured: alone, "smoke" or "results" rarely names a topic,
-# while "Sprint" or "Obama" does. The service's phrases are mostly two or three
-# words, and so are the benchmark sets' gold keys, names aside.
-_SINGLE_WORD: Final = 0.52
-_SINGLE_NAME: Final = 1.3
-# Further discount for a single word that is a generic noun ("results",
-# "method", "way"): alone it names no topic, though it may head one.
-_GENERIC_SINGLE: Final = 0.3
-_LONG_PHRASE: Final = 0.85
-# Share of the total candidate score that the top phrases carry in the
-# service's own responses (observed 0.85-0.91); ranks are calibrated to it.
-_TOP_MASS: Final = 0.88
-# How many times the last returned phrase's rank the best one's is, at most
-# (the service's top 15 run from about 0.09 down to 0.04-0.05).
-_HEAD_SPREAD: Final = 1.8
-_POSITION_SHARE: Final = 0.5
-
-_EDGE_PUNCT: Final = "\"'`.,;:!?()[]{}<>*_~|/\\\u2018\u2019\u201c\u201d\u2026\u2013\u2014-"
-_OPENERS: Final = frozenset("\"'`([{<\u2018\u201c")
-_CLOSERS: Final = frozenset(',.;:!?)]}>"\u201d\u2019\u2026\u2013\u2014')
-_SENTENCE_END: Final = frozenset(".!?\u2026")
-_ABBREV: Final = re.compile(r"^(?:[A-Za-z]\.){2,}$")
-_ABBREV_EDGE: Final = "\"'()[]{},;:!?\u201c\u201d"
-
-# raw word -> (normalised form, class, capitalised, breaks before, breaks after,
-# ends a sentence). Words repeat heavily, so caching skips most string work.
 _Array = npt.NDArray[np.float64]
-_TokenInfo = tuple[str, int, bool, bool, bool, bool]
-_CACHE: dict[str, _TokenInfo] = {}
-_CACHE_LIMIT: Final = 200_000
+
+# Graph nodes are (lemma, part of speech) pairs of these parts of speech.
+_GRAPH_POS: Final = frozenset({"ADJ", "NOUN", "PROPN", "VERB"})
+# Two kept tokens at most this many tokens apart in one sentence are linked.
+_WINDOW: Final = 3
+_DAMPING: Final = 0.85
+_MAX_ITERATIONS: Final = 500
+_TOLERANCE: Final = 1e-12
+# Stripped from both ends of a candidate's text.
+_EDGE_POS: Final = frozenset({"DET", "PRON", "NUM", "PART", "PUNCT", "SYM", "SPACE"})
+# Speech disfluencies. The service transcribes without them by default, so
+# spaCy never sees them here either: they form no phrase and sit in no window.
+_FILLERS: Final = frozenset(
+    {"um", "umm", "uh", "uhh", "uhm", "er", "erm", "hmm", "hm", "mm", "mhm", "mm-hmm", "uh-huh"}
+)
+_EDGE_PUNCT: Final = "\"'`.,;:!?()[]{}<>*_~|/\\\u2018\u2019\u201c\u201d\u2026\u2013\u2014-"
+_SENTENCE_END: Final = frozenset(".!?\u2026")
+_POSSESSIVE: Final = re.compile("^['\u2019]s?")
+# spaCy needs about 3 MB per 1,000 characters while parsing; longer transcripts
+# are parsed in pieces that end at a sentence end (or, lacking one, anywhere).
+_SEGMENT_CHARS: Final = 20_000
 
 
-def _classify(raw: str) -> _TokenInfo:
-    table = _lexicon.pos_table()
-    stripped = raw.strip()
-    core = stripped.strip(_EDGE_PUNCT).replace("\u2019", "'")
-    tail = stripped[len(stripped.rstrip(_EDGE_PUNCT)) :]
-    if _ABBREV.match(stripped.strip(_ABBREV_EDGE)):
-        # "U.S." keeps its dots and does not end a sentence.
-        core = stripped.strip(_ABBREV_EDGE)
-        tail = tail.replace(".", "")
-    before = bool(stripped) and stripped[0] in _OPENERS
-    after = any(ch in _CLOSERS for ch in tail)
-    ends_sentence = any(ch in _SENTENCE_END for ch in tail)
-    norm = core.lower()
-    capital = core[:1].isupper()
-    if not norm or not any(ch.isalpha() for ch in norm) or norm in _lexicon.STOPWORDS:
-        return norm, _BREAK, capital, before, after, ends_sentence
-    if len(norm) == 1 and not capital:
-        # A lone lowercase letter is a symbol or a spelled-out letter ("integer
-        # r", "the letter b"), not part of a name; capitals ("Plan B", "X")
-        # stay.
-        return norm, _BREAK, capital, before, after, ends_sentence
-    if "'" in norm:
-        if (
-            norm.endswith("'s")
-            and norm[:-2] not in _lexicon.STOPWORDS
-            and norm not in _lexicon.VERB_CUES
-        ):
-            # A possessive closes its phrase: "Utah's" + "new anti-spam act".
-            return norm, _NOUN, capital, before, True, ends_sentence
-        return norm, _BREAK, capital, before, after, ends_sentence
-    lookup = norm if "-" not in norm else norm.rsplit("-", 1)[1]
-    mask = table.get(lookup, _lexicon.NOUN)
-    if norm in _lexicon.MODIFIERS:
-        mask = _lexicon.ADJ
-    if mask & _lexicon.NOUN:
-        cls = _AMBIG if mask & _lexicon.VERB else _NOUN
-    elif mask & _lexicon.ADJ:
-        # An "-ing" word that is also a verb ("preexisting", "existing") is a
-        # participle: it may modify inside a phrase but never starts one. The
-        # service returns "health conditions" for "have preexisting health
-        # conditions". ("-ed" forms stay adjectives: "integrated circuit"; making
-        # them participles too lowered F1 on all three benchmark sets.)
-        cls = _PART if mask & _lexicon.VERB and norm.endswith("ing") else _ADJ
-        if norm in _lexicon.GENERIC_ADJECTIVES:
-            # Evaluative adjectives ("effective", "current", "standard") are
-            # not part of what a phrase names: "effective student leadership"
-            # is about "student leadership". Like participles, they may sit
-            # inside a phrase but never start one.
-            cls = _PART
-    elif mask & _lexicon.VERB and (norm.endswith("ing") or norm.endswith("ed")):
-        cls = _PART
-    elif "-" in norm:
-        # Compounds such as "well-known" or "anti-spam" modify nouns.
-        cls = _ADJ
-    else:
-        cls = _BREAK
-    return norm, cls, capital, before, after, ends_sentence
+def _lower(text: str) -> str:
+    # Offsets into the lowercase text must stay valid in the original.
+    low = text.lower()
+    return low if len(low) == len(text) else text
 
 
-def _surface(raw: str) -> str:
-    stripped = raw.strip()
-    kept = stripped.strip(_ABBREV_EDGE)
-    return kept if _ABBREV.match(kept) else stripped.strip(_EDGE_PUNCT)
+class _Transcript:
+    """The words as one lowercase string, for the service's text-match rule."""
 
-
-def _head_norm(raw: str) -> str:
-    return raw.strip().strip(_EDGE_PUNCT).lower()
-
-
-def _tokenise(words: Sequence[Word]) -> tuple[list[str], list[int], list[int], set[str]]:
-    """Return each word's normalised form, resolved class and segment number, plus names.
-
-    Segments split at punctuation; a phrase occurrence never spans two. Names
-    are the normalised words seen capitalised mid-sentence.
-    """
-    cache = _CACHE
-    table = _lexicon.pos_table()
-    if len(cache) > _CACHE_LIMIT:
-        cache.clear()
-    norms: list[str] = []
-    classes: list[int] = []
-    segments: list[int] = []
-    names: set[str] = set()
-    segment = 0
-    sentence_start = True
-    prev_norm = ""
-    prev_cls = _BREAK
-    prev_capital = False
-    prev_name = False  # the previous word was capitalised mid-sentence
-    last = len(words) - 1
-    for idx, word in enumerate(words):
-        raw = word.text
-        info = cache.get(raw)
-        if info is None:
-            info = _classify(raw)
-            cache[raw] = info
-        norm, cls, capital, before, after, ends_sentence = info
-        if before:
-            segment += 1
-        if (
-            # "a large number of ...", "a host of ...": a quantity noun before
-            # "of" only measures what follows, so it is no phrase's head.
-            cls != _BREAK
-            and norm in _lexicon.QUANTITY_NOUNS
-            and not after
-            and idx < last
-            and _head_norm(words[idx + 1].text) == "of"
-        ):
-            cls = _BREAK
-        if cls == _BREAK:
-            # Stopwords separate occurrences too: "air and quality" never counts
-            # as "air quality".
-            segment += 1
-        elif capital and not sentence_start:
-            names.add(norm)
-            if prev_cls != _BREAK and not prev_capital and prev_norm not in _lexicon.NAME_PARTICLES:
-                # A capitalised word right after a lowercase one starts a new
-                # unit: an unpunctuated title ("... response Practical needs"),
-                # or a name after a common noun ("wildfires Canada"). Name
-                # particles are lowercase inside a name ("Peter de Carlo").
-                segment += 1
-                cls = _NOUN if cls == _AMBIG else cls
-            else:
-                cls = _NOUN  # a proper name mid-sentence, whatever the table says
-        elif (
-            # "we studied ...", "they used ...": an "-ed" verb form right after
-            # a pronoun or modal is the verb, not a modifier.
-            cls in (_ADJ, _PART)
-            and prev_norm in _lexicon.VERB_CUES
-            and norm.endswith("ed")
-            and table.get(norm, 0) & _lexicon.VERB
-        ):
-            cls = _BREAK
-        elif cls == _AMBIG:
-            if prev_norm in _lexicon.VERB_CUES or (
-                prev_name and prev_cls == _NOUN and norm.endswith("s") and not norm.endswith("ss")
-            ):
-                # After a pronoun or modal, or as a lowercase "-s" form right
-                # after a name ("New York City runs late"), it is the verb.
-                cls = _BREAK
-            elif (
-                prev_cls == _NOUN
-                and norm.endswith("s")
-                and idx < last
-                and _head_norm(words[idx + 1].text) in _lexicon.OBJECT_CUES
-            ):
-                # "the model offers a ...", "the suit attempts to ...": a noun/verb
-                # "-s" form between a noun and a determiner, object pronoun or
-                # "to" is the verb.
-                cls = _BREAK
-            elif (
-                prev_cls == _NOUN
-                and not norm.endswith("s")
-                and prev_norm.endswith("s")
-                and not prev_norm.endswith("ss")
-            ):
-                # "weather systems change": a plural noun rarely modifies, so a
-                # bare noun/verb word after one is the verb.
-                cls = _BREAK
-            else:
-                cls = _NOUN
-        elif (
-            cls == _PART
-            and prev_cls == _NOUN
-            and not table.get(prev_norm, _lexicon.NOUN) & _lexicon.ADJ
-        ):
-            # "verification using ...": a participle after a noun opens a clause
-            # (after an adjective it modifies: "wide ranging consequences").
-            segment += 1
-        norms.append(norm)
-        classes.append(cls)
-        segments.append(segment)
-        if cls == _BREAK:
-            segment += 1
-        if after:
-            segment += 1
-        prev_name = capital and not sentence_start
-        sentence_start = ends_sentence or (not norm and sentence_start)
-        prev_norm = norm
-        prev_cls = cls if not after else _BREAK
-        prev_capital = capital
-    return norms, classes, segments, names
-
-
-def _chunks(classes: list[int], segments: list[int]) -> list[tuple[int, int]]:
-    """Find maximal noun-phrase chunks as ``(start, stop)`` index pairs."""
-    spans: list[tuple[int, int]] = []
-    n = len(classes)
-    i = 0
-    while i < n:
-        if classes[i] == _BREAK:
-            i += 1
-            continue
-        j = i
-        seg = segments[i]
-        while j < n and classes[j] != _BREAK and segments[j] == seg:
-            j += 1
-        start = i
-        while start < j:
-            # No participle first; the last word must be a noun.
-            while start < j and classes[start] == _PART:
-                start += 1
-            stop = min(j, start + _MAX_WORDS)
-            while stop > start and classes[stop - 1] != _NOUN:
-                stop -= 1
-            if stop == start:
-                start += 1
+    def __init__(self, words: Sequence[Word]) -> None:
+        self.words = words
+        self.index: list[int] = []  # word index of each non-blank word
+        self.starts: list[int] = []  # offset of each non-blank word in the string
+        parts: list[str] = []
+        offset = 0
+        for i, word in enumerate(words):
+            text = word.text.strip()
+            if not text:
                 continue
-            spans.append((start, stop))
-            start = stop
-        i = j
-    return spans
+            self.index.append(i)
+            self.starts.append(offset)
+            parts.append(text)
+            offset += len(text) + 1
+        self.original = " ".join(parts)
+        self.lowered = " ".join(_lower(p) for p in parts)
+
+    def _slot(self, pos: int) -> int:
+        return bisect.bisect_right(self.starts, pos) - 1
+
+    def _word_end(self, slot: int) -> int:
+        nxt = self.starts[slot + 1] - 1 if slot + 1 < len(self.starts) else len(self.lowered)
+        return nxt
+
+    def occurrences(self, phrase: str) -> Iterator[tuple[int, int, int, int]]:
+        """Yield ``(first word, last word, start, end)`` of each whole-word match of ``phrase``.
+
+        A match covers whole words, save for punctuation before its first
+        word and punctuation or a possessive ending after its last one
+        (``"Canada,"`` and ``"Canada's"`` match ``canada``; ``"Canadas"`` does not).
+        """
+        low = self.lowered
+        pos = low.find(phrase)
+        while pos >= 0:
+            end = pos + len(phrase)
+            first = self._slot(pos)
+            last = self._slot(end - 1)
+            head = low[self.starts[first] : pos]
+            tail = _POSSESSIVE.sub("", low[end : self._word_end(last)], count=1)
+            if not any(ch.isalnum() for ch in head) and not any(ch.isalnum() for ch in tail):
+                yield self.index[first], self.index[last], pos, end
+            pos = low.find(phrase, pos + 1)
 
 
-def _word_scores(ids: list[int], positions: list[int], n_nodes: int) -> _Array:
-    """Score words with a position-biased PageRank over a co-occurrence graph."""
-    id_arr = np.asarray(ids, dtype=np.int64)
-    pos_arr = np.asarray(positions, dtype=np.float64)
-    # Earlier words weigh more (PositionRank), softened so a long transcript's
-    # later topics still count.
-    early = 1.0 / (pos_arr + 1.0)
-    early *= _POSITION_SHARE / float(early.sum())
-    raw_bias = np.bincount(
-        id_arr, weights=early + (1.0 - _POSITION_SHARE) / len(ids), minlength=n_nodes
-    )
-    bias: _Array = raw_bias / raw_bias.sum()
-    src_parts: list[npt.NDArray[np.int64]] = []
-    dst_parts: list[npt.NDArray[np.int64]] = []
-    for k in range(1, _WINDOW):
-        if k >= len(ids):
-            break
-        near = (pos_arr[k:] - pos_arr[:-k]) < _WINDOW
-        a = id_arr[:-k][near]
-        b = id_arr[k:][near]
-        src_parts += [a, b]
-        dst_parts += [b, a]
-    if not src_parts:
-        return bias
-    src = np.concatenate(src_parts)
-    dst = np.concatenate(dst_parts)
-    keep = src != dst
-    src = src[keep]
-    dst = dst[keep]
-    if src.size == 0:
-        return bias
-    if n_nodes <= _DENSE_LIMIT:
-        # Small graphs: a dense matrix product beats scatter-adds per iteration.
-        matrix = np.bincount(dst * n_nodes + src, minlength=n_nodes * n_nodes).astype(np.float64)
-        matrix = matrix.reshape(n_nodes, n_nodes)
-        out_weight = matrix.sum(axis=0)
-        out_weight[out_weight == 0] = 1.0
-        matrix *= _DAMPING / out_weight
-        teleport = (1.0 - _DAMPING) * bias
-        scores = bias
-        for _ in range(_ITERATIONS):
-            scores = teleport + matrix @ scores
-        return scores
-    out_count = np.bincount(src, minlength=n_nodes).astype(np.float64)
-    edge_share = _DAMPING / out_count[src]
-    teleport = (1.0 - _DAMPING) * bias
-    scores = bias
-    for _ in range(_ITERATIONS):
-        scores = teleport + np.bincount(dst, weights=scores[src] * edge_share, minlength=n_nodes)
-    return scores
+def _pieces(words: Sequence[Word]) -> tuple[list[str], list[int]]:
+    """Return the text pieces spaCy reads and the word each comes from (fillers left out)."""
+    texts: list[str] = []
+    owners: list[int] = []
+    for i, word in enumerate(words):
+        text = word.text.strip()
+        if not text:
+            continue
+        core = text.strip(_EDGE_PUNCT).lower()
+        if core in _FILLERS:
+            # Keep a sentence end the filler carried ("uh."), nothing else.
+            tail = text[len(text.rstrip(_EDGE_PUNCT)) :]
+            ends = [ch for ch in tail if ch in _SENTENCE_END]
+            if not ends:
+                continue
+            text = ends[0]
+        texts.append(text)
+        owners.append(i)
+    return texts, owners
 
 
-def _phrase_score(key: tuple[str, ...], scores: list[float], freq: int, names: set[str]) -> float:
-    """Score a phrase from its words' scores and how often it stands as a chunk."""
-    size = len(scores)
-    if size == 1:
-        word = key[0]
-        shape = _SINGLE_NAME if word in names else _SINGLE_WORD
-        if word in _lexicon.GENERIC_NOUNS:
-            shape *= _GENERIC_SINGLE
-    else:
-        # Very long chunks are discounted too.
-        shape = _LONG_PHRASE if size >= 4 else 1.0
-    return sum(scores) * (1.0 + math.log(freq)) * shape
+def _segments(texts: list[str]) -> Iterator[tuple[int, int]]:
+    """Split piece indices into ``(start, stop)`` runs of about ``_SEGMENT_CHARS`` characters."""
+    start = 0
+    size = 0
+    for i, text in enumerate(texts):
+        size += len(text) + 1
+        if (size >= _SEGMENT_CHARS and text[-1] in _SENTENCE_END) or size >= 2 * _SEGMENT_CHARS:
+            yield start, i + 1
+            start, size = i + 1, 0
+    if start < len(texts):
+        yield start, len(texts)
 
 
-def _calibrated_shares(scores: _Array, top: int) -> _Array:
-    """Turn scores into shares of the total over all candidates, shaped like the service's ranks.
+class _Candidate:
+    """One occurrence of a noun chunk or entity, as pytextrank 2.0 scored it."""
 
-    The service's returned phrases all rank 0.04-0.09 (the best about twice the
-    last) yet hold 0.85-0.91 of the total, so its scores are flat among the top
-    phrases and fall away steeply below them. Scores are therefore divided by
-    the ``top``-th best and raised to one power above that line and another
-    below it: the upper power makes the best score ``_HEAD_SPREAD`` times the
-    ``top``-th, the lower one (found by bisection) leaves the top phrases
-    ``_TOP_MASS`` of the total. Both pieces increase and meet at 1, so the
-    order of ``scores`` is kept exactly.
-    """
-    ordered = np.sort(scores)[::-1]
-    line = float(ordered[min(top, scores.size) - 1])
-    if line <= 0.0:
-        plain: _Array = scores / float(scores.sum())
-        return plain
-    base = scores / line
-    spread = float(ordered[0]) / line
-    head_power = math.log(_HEAD_SPREAD) / math.log(spread) if spread > _HEAD_SPREAD else 1.0
-    if scores.size <= top:
-        # A short transcript has no tail to carry the rest of the mass, but
-        # its phrases still get the service's flat head (no rank rounds to 0).
-        head: _Array = np.power(base, head_power)
-        return head / float(head.sum())
-    head_mass = float(np.power(ordered[:top] / line, head_power).sum())
-    tail = ordered[top:] / line
-    lo, hi = 0.0, 64.0
-    # 20 halvings pin the power far finer than 2-decimal ranks can show.
-    for _ in range(20):
-        mid = (lo + hi) / 2.0
-        mass = head_mass / (head_mass + float(np.power(tail, mid).sum()))
-        if mass < _TOP_MASS:
-            lo = mid
+    __slots__ = ("key", "nodes", "non_nodes", "phrase", "scrubbed", "size")
+
+    def __init__(self, span: Span, node_of: dict[tuple[str, str], int], lowered: str) -> None:
+        nodes: list[int] = []
+        keys: set[tuple[str, str]] = set()
+        non_nodes = 0
+        for token in span:
+            if token.pos_ in _GRAPH_POS:
+                key = (token.lemma_, token.pos_)
+                nodes.append(node_of[key])
+                keys.add(key)
+            else:
+                non_nodes += 1
+        self.key = frozenset(keys)
+        self.nodes = nodes
+        self.non_nodes = non_nodes
+        self.size = len(span)
+        # pytextrank's own label of the occurrence (its default scrubber).
+        self.scrubbed = span.text.lower().replace("'", "")
+        tokens = list(span)
+        lo, hi = 0, len(tokens)
+        while lo < hi and tokens[lo].pos_ in _EDGE_POS:
+            lo += 1
+        while hi > lo and tokens[hi - 1].pos_ in _EDGE_POS:
+            hi -= 1
+        if lo == hi:
+            self.phrase = ""
         else:
-            hi = mid
-    weights = np.where(base >= 1.0, np.power(base, head_power), np.power(base, hi))
-    shares: _Array = weights / float(weights.sum())
-    return shares
+            start = tokens[lo].idx
+            stop = tokens[hi - 1].idx + len(tokens[hi - 1].text)
+            self.phrase = lowered[start:stop]
+
+    def score(self, ranks: _Array) -> float:
+        # pytextrank 2.0 counts one token too many in a chunk's length.
+        length = self.size + 1
+        total = float(sum(ranks[n] for n in self.nodes))
+        discount = length / (length + 2.0 * self.non_nodes + 1.0)
+        return math.sqrt(total / (length + self.non_nodes)) * discount
 
 
-def extract_highlights(words: Sequence[Word], *, max_results: int = 15) -> AutoHighlightsResult:
+def _pagerank(size: int, pairs: list[int]) -> _Array:
+    """Plain PageRank over the undirected co-occurrence graph given as node-id ``pairs``.
+
+    Each co-occurrence adds 1 to its edge's weight; a node linked to itself has
+    one self-edge. Nodes without edges spread their score evenly, as in
+    NetworkX's ``pagerank``, which pytextrank called.
+    """
+    if size == 1 or not pairs:
+        return np.full(size, 1.0 / size)
+    flat = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    a = flat.min(axis=1)
+    b = flat.max(axis=1)
+    codes, weights = np.unique(a * size + b, return_counts=True)
+    lo, hi = np.divmod(codes, size)
+    loop = lo == hi
+    src = np.concatenate([lo, hi[~loop]])
+    dst = np.concatenate([hi, lo[~loop]])
+    weight = np.concatenate([weights, weights[~loop]]).astype(np.float64)
+    out = np.bincount(src, weights=weight, minlength=size)
+    share = weight / out[src]
+    dangling = out == 0
+    ranks: _Array = np.full(size, 1.0 / size)
+    for _ in range(_MAX_ITERATIONS):
+        spread = np.bincount(dst, weights=ranks[src] * share, minlength=size)
+        new = _DAMPING * (spread + ranks[dangling].sum() / size) + (1.0 - _DAMPING) / size
+        delta = float(np.abs(new - ranks).sum())
+        ranks = new
+        if delta < _TOLERANCE:
+            break
+    return ranks
+
+
+def _parse(words: Sequence[Word], model: str | os.PathLike[str] | None) -> list[tuple[Doc, str]]:
+    texts, _ = _pieces(words)
+    if not any(ch.isalpha() for text in texts for ch in text):
+        return []
+    nlp = load_pipeline(model)
+    docs: list[tuple[Doc, str]] = []
+    for start, stop in _segments(texts):
+        text = " ".join(texts[start:stop])
+        docs.append((nlp(text), " ".join(_lower(t) for t in texts[start:stop])))
+    return docs
+
+
+def _candidates(docs: list[tuple[Doc, str]]) -> tuple[list[_Candidate], _Array]:
+    node_of: dict[tuple[str, str], int] = {}
+    pairs: list[int] = []
+    for doc, _ in docs:
+        for sent in doc.sents:
+            seen: list[tuple[int, int]] = []  # (token index, node) of kept tokens so far
+            for token in sent:
+                if token.pos_ not in _GRAPH_POS:
+                    continue
+                node = node_of.setdefault((token.lemma_, token.pos_), len(node_of))
+                for pos, other in reversed(seen):
+                    if token.i - pos > _WINDOW:
+                        break
+                    pairs += (node, other)
+                seen.append((token.i, node))
+    if not node_of:
+        return [], np.zeros(0)
+    ranks = _pagerank(len(node_of), pairs)
+    # pytextrank collected every noun chunk first, then every entity.
+    found = [
+        _Candidate(span, node_of, lowered) for doc, lowered in docs for span in doc.noun_chunks
+    ]
+    found += [_Candidate(span, node_of, lowered) for doc, lowered in docs for span in doc.ents]
+    return found, ranks
+
+
+def _ranked(found: list[_Candidate], ranks: _Array) -> list[tuple[float, _Candidate]]:
+    """Best occurrence per lemma set, in pytextrank 2.0's order (score, then first seen)."""
+    best: dict[frozenset[tuple[str, str]], tuple[float, _Candidate]] = {}
+    for cand in found:
+        score = cand.score(ranks)
+        held = best.get(cand.key)
+        if held is None or score > held[0]:
+            best[cand.key] = (score, cand)
+    # pytextrank keyed its result by the best occurrence's label, so a later
+    # lemma set with the same label replaced an earlier one in its place.
+    by_label: dict[str, tuple[float, _Candidate]] = {}
+    for score, cand in best.values():
+        by_label[cand.scrubbed] = (score, cand)
+    return sorted(by_label.values(), key=lambda item: -item[0])
+
+
+def extract_highlights(
+    words: Sequence[Word],
+    *,
+    max_results: int = 15,
+    spacy_model: str | os.PathLike[str] | None = None,
+) -> AutoHighlightsResult:
     """Extract key phrases from a transcript's words, as AssemblyAI's Key Phrases model does.
+
+    The first call in a process loads spaCy's English pipeline (about a
+    second); later calls reuse it.
 
     Args:
         words: The transcript's words in spoken order, punctuation attached
             (``"Canada,"``) and times in milliseconds.
         max_results: The most phrases to return; the service returns 15.
+        spacy_model: ``None`` (default) for the bundled, hash-verified
+            ``en_core_web_sm`` 3.8; or an installed spaCy model package's name
+            or a model directory, loaded as data.
 
     Returns:
         A ``"success"`` result whose ``results`` are sorted by rank, highest
         first. Each phrase's ``count`` counts every case-insensitive occurrence
         of its word sequence, including those inside longer phrases, with one
         timestamp per occurrence. Empty or speechless input gives no results.
+
+    Raises:
+        LanguageModelUnavailable: The spaCy pipeline is missing, fails its
+            hash check, or cannot be loaded (the message names the fix).
     """
     if not words or max_results <= 0:
         return AutoHighlightsResult(status="success", results=[])
-    norms, classes, segments, names = _tokenise(words)
-    spans = _chunks(classes, segments)
-    if not spans:
-        return AutoHighlightsResult(status="success", results=[])
-
-    table = _lexicon.pos_table()
-    # Candidates in order of first appearance, keyed by their lowercase words.
-    candidates: dict[tuple[str, ...], int] = {}
-    chunk_freq: dict[tuple[str, ...], int] = {}
-    node_of: dict[str, int] = {}
-    ids: list[int] = []
-    positions: list[int] = []
-    for start, stop in spans:
-        key = tuple(norms[start:stop])
-        for pos in range(start, stop):
-            ids.append(node_of.setdefault(norms[pos], len(node_of)))
-            positions.append(pos)
-        if stop - start == 1 and key[0] not in names and table.get(key[0], 0) & _lexicon.ADJ:
-            # Alone, a word that can be an adjective ("old", "northern") names
-            # no topic; the service's single-word phrases are nouns.
-            continue
-        if key not in candidates:
-            candidates[key] = start
-            chunk_freq[key] = 1
-        else:
-            chunk_freq[key] += 1
-    if not candidates:
-        return AutoHighlightsResult(status="success", results=[])
-    word_scores = _word_scores(ids, positions, len(node_of))
-
-    keys = list(candidates)
-    word_list = word_scores.tolist()
-    phrase_scores = np.fromiter(
-        (
-            _phrase_score(key, [word_list[node_of[w]] for w in key], chunk_freq[key], names)
-            for key in keys
-        ),
-        dtype=np.float64,
-        count=len(keys),
-    )
-    shares = _calibrated_shares(phrase_scores, max_results)
-    # Keys are in order of first appearance, so a stable sort breaks ties by it.
-    order = np.argsort(-phrase_scores, kind="stable")[:max_results].tolist()
-
-    starts_of: dict[str, list[int]] = {}
-    for pos, norm in enumerate(norms):
-        if classes[pos] != _BREAK:
-            starts_of.setdefault(norm, []).append(pos)
+    docs = _parse(words, spacy_model)
+    found, ranks = _candidates(docs)
+    transcript = _Transcript(words)
     results: list[Highlight] = []
-    for i in order:
-        key = keys[i]
-        size = len(key)
-        hits = [
-            p
-            for p in starts_of.get(key[0], ())
-            if p + size <= len(norms)
-            and segments[p] == segments[p + size - 1]
-            and tuple(norms[p : p + size]) == key
-        ]
-        first = hits[0]
-        text = " ".join(_surface(words[p].text) for p in range(first, first + size))
+    shown: set[str] = set()
+    for score, cand in _ranked(found, ranks):
+        phrase = cand.phrase
+        if not any(ch.isalpha() for ch in phrase) or phrase in shown:
+            continue
+        shown.add(phrase)
+        hits = list(transcript.occurrences(phrase))
+        if not hits:
+            continue
+        # The service shows the phrase as it was first said.
+        _, _, start, end = hits[0]
         stamps = sorted(
-            (Timestamp(start=words[p].start, end=words[p + size - 1].end) for p in hits),
+            (Timestamp(start=words[i].start, end=words[j].end) for i, j, _, _ in hits),
             key=lambda ts: (ts.start, ts.end),
         )
-        rank = round(float(shares[i]), 2)
-        results.append(Highlight(text=text, count=len(hits), rank=rank, timestamps=stamps))
+        text = transcript.original[start:end]
+        results.append(
+            Highlight(text=text, count=len(hits), rank=round(score, 2), timestamps=stamps)
+        )
+        if len(results) == max_results:
+            break
     return AutoHighlightsResult(status="success", results=results)

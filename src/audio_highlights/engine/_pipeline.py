@@ -60,6 +60,7 @@ class JobRequest:
         cpu_threads: Threads the recogniser may use.
         accuracy: The engine's ``accuracy`` setting (``"fast"`` or ``"accurate"``).
         max_audio_duration: Longest audio accepted, in seconds (``None``: no limit).
+        spacy_model: The spaCy pipeline for key phrases (``None``: the bundled one).
     """
 
     path: str
@@ -69,6 +70,7 @@ class JobRequest:
     cpu_threads: int
     accuracy: str = "fast"
     max_audio_duration: float | None = None
+    spacy_model: str | None = None
 
 
 @frozen(kw_only=True)
@@ -79,22 +81,31 @@ class WarmUp:
         recognizer: ``"whisper"`` or ``"pocketsphinx"``.
         model_dir: The faster-whisper model directory (``None`` for pocketsphinx).
         cpu_threads: Threads the recogniser may use.
+        spacy_model: The spaCy pipeline for key phrases (``None``: the bundled one).
     """
 
     recognizer: str
     model_dir: str | None
     cpu_threads: int
+    spacy_model: str | None = None
 
 
 def warm_up(request: WarmUp) -> str:
-    """Load the recogniser and the word aligner into this worker process.
+    """Load the recogniser, the word aligner and the key-phrase pipeline into this worker process.
 
     (The speaker embedder loads on the first job with speaker labels: most jobs
-    never need it.)
+    never need it.) A key-phrase pipeline that cannot load is logged, not
+    raised: jobs still transcribe, and their key phrases come back ``unavailable``.
 
     Returns:
         The recognizer that will run (``"pocketsphinx"`` if whisper cannot load).
     """
+    from ._language import LanguageModelUnavailable, load_pipeline
+
+    try:
+        load_pipeline(request.spacy_model)
+    except LanguageModelUnavailable as exc:
+        logger.error("key phrases will be unavailable: %s", exc)
     used = load_recognizer(request.recognizer, request.model_dir, request.cpu_threads)
     if used == "whisper":
         load_aligner()
@@ -214,16 +225,20 @@ def _to_file_time(words: list[dict[str, Any]], offset_ms: int) -> None:
             word["end"] += offset_ms
 
 
-def _highlights(words: list[dict[str, Any]]) -> dict[str, Any]:
+def _highlights(words: list[dict[str, Any]], spacy_model: str | None) -> dict[str, Any]:
     from .._models import Word
 
     try:
         from ._keyphrases import extract_highlights
+        from ._language import LanguageModelUnavailable
     except ImportError:
         return {"status": "unavailable", "results": []}
     try:
-        result = extract_highlights([Word.from_dict(w) for w in words])
+        result = extract_highlights([Word.from_dict(w) for w in words], spacy_model=spacy_model)
         out: dict[str, Any] = result.to_dict()
+    except LanguageModelUnavailable as exc:
+        logger.error("key phrases unavailable: %s", exc)
+        return {"status": "unavailable", "results": []}
     except Exception:
         logger.exception("key phrase extraction failed")
         return {"status": "unavailable", "results": []}
@@ -326,7 +341,7 @@ def run_job(request: JobRequest) -> dict[str, Any]:
         result["utterances"] = utterances(words)
     if options.auto_highlights:
         if language == "en":
-            result["auto_highlights_result"] = _highlights(words)
+            result["auto_highlights_result"] = _highlights(words, request.spacy_model)
         else:
             # Documented hosted behaviour for a detected language a feature does
             # not support: the transcript completes and the feature is omitted.

@@ -17,6 +17,7 @@ import anyio.abc
 
 from ._asr import RecognizerUnavailable
 from ._audio import AudioDecodeError
+from ._language import LanguageModelUnavailable, resolve_model_dir
 from ._model_files import ModelFilesError, whisper_base_dir
 from ._outbound import DownloadError, Outbound, Refused, policies
 from ._owners import OwnerLock
@@ -27,7 +28,7 @@ from ._store import Job, Store, StoreError, StoreGone
 from ._webhooks import deliver_webhook
 from ._worker import WorkerCrashed, WorkerProcess
 
-__all__ = ["Runner", "prepare_recognizer"]
+__all__ = ["Runner", "prepare_language_model", "prepare_recognizer"]
 
 logger = logging.getLogger("audio_highlights.engine")
 
@@ -79,6 +80,25 @@ def prepare_recognizer(settings: EngineSettings) -> tuple[str, str | None]:
         except Exception as exc:  # noqa: BLE001 - any hub failure just means "not available"
             hub_errors.append(str(exc))
     return _fall_back(f"{packaged_error}; no hub model either ({hub_errors[-1]})")
+
+
+def prepare_language_model(settings: EngineSettings) -> None:
+    """Check that the key-phrase pipeline can be found and verified (blocking; run it in a thread).
+
+    The bundled pipeline being unusable only warns (transcripts still work, key
+    phrases come back ``unavailable``); a pipeline the user named must be usable.
+
+    Raises:
+        LanguageModelUnavailable: ``settings.spacy_model`` names nothing usable.
+    """
+    try:
+        resolve_model_dir(settings.spacy_model)
+    except LanguageModelUnavailable as exc:
+        if settings.spacy_model is not None:
+            raise
+        message = f"key phrases will be unavailable: {exc}"
+        logger.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 class Runner:
@@ -202,7 +222,10 @@ class Runner:
     async def _warm_up(self, process: WorkerProcess) -> None:
         # Load the models now, so the first job does not wait for them.
         warm = WarmUp(
-            recognizer=self.recognizer, model_dir=self.model_dir, cpu_threads=self._cpu_threads
+            recognizer=self.recognizer,
+            model_dir=self.model_dir,
+            cpu_threads=self._cpu_threads,
+            spacy_model=self.settings.spacy_model,
         )
         try:
             await process.call(warm)
@@ -295,6 +318,7 @@ class Runner:
             cpu_threads=self._cpu_threads,
             accuracy=self.settings.accuracy,
             max_audio_duration=self.settings.max_audio_duration,
+            spacy_model=self.settings.spacy_model,
         )
         out: dict[str, Any] = await process.call(request)
         return out

@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         default="fast",
         help="whisper decoding: fast (greedy, default) or accurate (beam search, ~1.4x slower)",
     )
+    p.add_argument(
+        "--spacy-model",
+        metavar="NAME_OR_DIR",
+        help="spaCy pipeline for key phrases: a model package name or directory "
+        "(default: the bundled en_core_web_sm)",
+    )
     p.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     return p
 
@@ -247,7 +253,8 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     """Run ``audio-highlights serve`` with ``argv`` (default ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 after a clean shutdown, 2 for unusable arguments.
+        The exit status: 0 after a clean shutdown, 2 for unusable arguments
+        (including a ``--spacy-model`` that names no usable pipeline).
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -273,6 +280,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         "max_audio_duration",
         "max_job_time",
         "body_timeout",
+        "spacy_model",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -291,8 +299,14 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         print(f"audio-highlights serve: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(_serve, settings, args, connection_cap(args.max_connections))
+    from ._language import LanguageModelUnavailable
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(_serve, settings, args, connection_cap(args.max_connections))
+    except LanguageModelUnavailable as exc:
+        print(f"audio-highlights serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -48,6 +48,10 @@ def _opt_path(value: str | os.PathLike[str] | None) -> Path | None:
     return None if value is None else Path(value).expanduser()
 
 
+def _opt_model(value: str | os.PathLike[str] | None) -> str | None:
+    return None if value is None else os.fspath(value)
+
+
 def _hosts(hosts: Iterable[str]) -> frozenset[str]:
     return frozenset(h.lower().strip("[]") for h in hosts)
 
@@ -73,6 +77,9 @@ class EngineSettings:
             ``beam_size=5``: fewer word errors, about 1.4x the recognition time). A
             request with ``speech_model: "best"`` is decoded accurately whatever this
             says, and one with ``"nano"`` fast.
+        spacy_model: The spaCy pipeline for key phrases: an installed model package's
+            name or a model directory. ``None`` (default) uses the bundled,
+            hash-verified ``en_core_web_sm`` 3.8.
         api_key: When set, every request needs ``authorization: <api_key>``.
         max_upload_bytes: Largest accepted upload (default 2.2 GB).
         max_json_bytes: Largest accepted JSON request body.
@@ -103,6 +110,7 @@ class EngineSettings:
     recognizer: str = field(default="whisper", validator=validators.in_(_RECOGNIZERS))
     model_dir: Path | None = field(default=None, converter=_opt_path)
     accuracy: str = field(default="fast", validator=validators.in_(ACCURACIES))
+    spacy_model: str | None = field(default=None, converter=_opt_model)
     api_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = field(default=2_200_000_000, validator=_positive)
     max_json_bytes: int = field(default=1_000_000, validator=_positive)
