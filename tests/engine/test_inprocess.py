@@ -362,3 +362,54 @@ async def test_dns_rebinding_is_refused_at_connect_time(
     assert body["status"] == "error"
     assert "non-public address" in body["error"]
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_user_given_spacy_model_reaches_the_worker(tmp_path: Path) -> None:
+    from audio_highlights.engine._language import resolve_model_dir
+
+    directory, _ = resolve_model_dir()
+    settings = EngineSettings(
+        data_dir=tmp_path, workers=1, recognizer="pocketsphinx", spacy_model=directory
+    )
+    assert settings.spacy_model == str(directory)
+    async with open_engine(settings) as eng, asgi_client(eng.app) as c:
+        data = (AUDIO / "river_cleanup.mp3").read_bytes()
+        url = (await c.post("/v2/upload", content=data)).json()["upload_url"]
+        body = {"audio_url": url, "auto_highlights": True}
+        tid = (await c.post("/v2/transcript", json=body)).json()["id"]
+        [done] = await wait_all(c, [tid])
+    assert done["status"] == "completed", done["error"]
+    assert done["auto_highlights_result"]["status"] == "success"
+    assert done["auto_highlights_result"]["results"]
+
+
+@pytest.mark.anyio
+async def test_unusable_spacy_model_is_refused_at_start(tmp_path: Path) -> None:
+    from audio_highlights.engine import LanguageModelUnavailable
+
+    with pytest.raises(LanguageModelUnavailable, match="en_core_web_typo"):
+        async with open_engine(
+            data_dir=tmp_path, workers=1, recognizer="pocketsphinx", spacy_model="en_core_web_typo"
+        ):
+            pass
+
+
+def test_serve_refuses_an_unusable_spacy_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--data-dir", str(tmp_path), "--recognizer", "pocketsphinx"]
+    assert serve_main([*argv, "--spacy-model", "en_core_web_typo"]) == 2
+    assert "no spaCy model named 'en_core_web_typo'" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_missing_bundled_spacy_model_only_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audio_highlights.engine import _language
+
+    monkeypatch.setattr(_language, "MODEL_PACKAGE", "en_core_web_sm_not_installed")
+    with pytest.warns(RuntimeWarning, match="key phrases will be unavailable"):
+        async with open_engine(data_dir=tmp_path, workers=1, recognizer="pocketsphinx") as eng:
+            assert eng.recognizer == "pocketsphinx"
