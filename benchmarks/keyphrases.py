@@ -1,12 +1,27 @@
-"""Key-phrase quality and speed: our extractor beside YAKE and RAKE.
+"""Key-phrase fidelity, quality and cost: our extractor beside the previous one, YAKE and RAKE.
 
-F1@5 and F1@10 against all gold keys of each set in ``../shared/data/keyphrases``
-(lowercase, Porter-stemmed exact match), plus our throughput in words/second.
+Three tables, each with every method measured in the same run:
+
+1. **Fidelity** to AssemblyAI: for each real Key Phrases output in
+   ``../shared/reference/examples``, exact F1@15 against the service's list,
+   mean |rank error| on the phrases both return, and how many of those have
+   the service's count (and timestamps). A pooled row sums them.
+2. **Cost**: spaCy's load time in a fresh process, words/second, and key
+   phrases' time as a share of whisper-base recognition of the same audio
+   (``examples/audio``).
+3. **Benchmark sets**: F1@5 and F1@10 against all gold keys of each set in
+   ``../shared/data/keyphrases`` (lowercase, Porter-stemmed exact match), with
+   throughput in words/second.
+
+The previous extractor (part-of-speech lexicon + SingleRank + calibrated
+shares) is loaded from git history: the parent of the commit that removed its
+lexicon, or ``--previous REV``.
 
 Usage::
 
     pip install -e ".[engine]" yake nltk
-    python benchmarks/keyphrases.py [--sets Inspec,SemEval2017] [--limit N] [--no-baselines]
+    python benchmarks/keyphrases.py [--sets Inspec,SemEval2017] [--limit N]
+        [--no-baselines] [--no-previous] [--no-cost] [--previous REV]
 
 YAKE's English stopword list is used for RAKE, as in the reference notes.
 ``nltk`` supplies only the Porter stemmer (no NLTK data is downloaded).
@@ -15,20 +30,34 @@ YAKE's English stopword list is used for RAKE, as in the reference notes.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.resources
 import json
 import re
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from nltk.stem.porter import PorterStemmer
 
-from audio_highlights import Word
+from audio_highlights import Highlight, Word
 from audio_highlights.engine._keyphrases import extract_highlights
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "keyphrases"
+EXAMPLES = REPO_ROOT.parent / "shared" / "reference" / "examples"
+AUDIO = REPO_ROOT / "examples" / "audio"
+EXAMPLE_FILES = (
+    "wildfires_v2_reconstructed_words.json",
+    "support_call_keyphrases.json",
+    "tiny_keyphrases.json",
+)
+ENGINE = "src/audio_highlights/engine"
+Extractor = Callable[[list[Word]], list[Highlight]]
 
 _stemmer = PorterStemmer()
 _stem_cache: dict[str, str] = {}
@@ -133,6 +162,185 @@ def evaluate(
     return 100 * f5 / max(n, 1), 100 * f10 / max(n, 1)
 
 
+# ---- the previous extractor, from git history --------------------------------
+
+
+def git(*args: str) -> bytes:
+    return subprocess.run(
+        ["git", "-C", str(REPO_ROOT), *args], check=True, capture_output=True
+    ).stdout
+
+
+def load_previous(rev: str | None) -> tuple[str, Extractor]:
+    """Import the lexicon-based extractor as it was at ``rev`` into a temporary package."""
+    if rev is None:
+        removed = git("rev-list", "-1", "HEAD", "--", f"{ENGINE}/data/lexicon.txt.gz").decode()
+        rev = f"{removed.strip()}^"
+    rev = git("rev-parse", "--short", rev).decode().strip()
+    root = Path(tempfile.mkdtemp(prefix="previous-keyphrases-"))
+    package = root / "previous_keyphrases"
+    (package / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for name in ("_keyphrases.py", "_lexicon.py", "data/lexicon.txt.gz"):
+        data = git("show", f"{rev}:{ENGINE}/{name}")
+        if name == "_keyphrases.py":
+            data = data.replace(b"from .._models import", b"from audio_highlights._models import")
+        (package / name).write_bytes(data)
+    sys.path.insert(0, str(root))
+    module = importlib.import_module("previous_keyphrases._keyphrases")
+    return rev, lambda words: list(module.extract_highlights(words).results)
+
+
+def ours_extract(words: list[Word]) -> list[Highlight]:
+    return list(extract_highlights(words).results)
+
+
+# ---- fidelity to the service's real outputs ----------------------------------
+
+
+def load_example(name: str) -> tuple[list[Word], list[dict[str, Any]]]:
+    data = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    expected = data.get("auto_highlights_result") or data["expected_auto_highlights_result"]
+    return [Word.from_dict(w) for w in data["words"]], list(expected["results"])
+
+
+def compare(
+    predicted: list[Highlight] | list[str], expected: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Exact-text agreement of one top-15 list with the service's."""
+    want = {h["text"]: h for h in expected}
+    got: dict[str, Highlight | None] = {}
+    for p in predicted[:15]:
+        if isinstance(p, Highlight):
+            got.setdefault(p.text, p)
+        else:
+            got.setdefault(p, None)
+    shared = [t for t in got if t in want]
+    rank_errors = [
+        abs((h.rank or 0.0) - want[t]["rank"]) for t in shared if (h := got[t]) is not None
+    ]
+    counts = [
+        (
+            h.count == want[t]["count"],
+            [ts.to_dict() for ts in h.timestamps] == want[t]["timestamps"],
+        )
+        for t in shared
+        if (h := got[t]) is not None
+    ]
+    return {
+        "hits": len(shared),
+        "predicted": len(got),
+        "gold": len(want),
+        "rank_errors": rank_errors,
+        "counts": sum(c for c, _ in counts),
+        "stamps": sum(s for _, s in counts),
+        "scored": len(counts),
+    }
+
+
+def f1(hits: int, predicted: int, gold: int) -> float:
+    if not hits:
+        return 0.0
+    precision, recall = hits / predicted, hits / gold
+    return 2 * precision * recall / (precision + recall)
+
+
+def fidelity_row(label: str, method: str, r: dict[str, Any]) -> str:
+    f = f1(r["hits"], r["predicted"], r["gold"])
+    if r["scored"]:
+        err = f"{sum(r['rank_errors']) / len(r['rank_errors']):.3f}"
+        counts = f"{r['counts']}/{r['scored']}"
+        stamps = f"{r['stamps']}/{r['scored']}"
+    else:
+        err = counts = stamps = "n/a"
+    return (
+        f"| {label} | {method} | {r['hits']}/{r['gold']} of {r['predicted']} | {f:.2f} "
+        f"| {err} | {counts} | {stamps} |"
+    )
+
+
+def fidelity(methods: dict[str, Callable[[list[Word]], list[Highlight] | list[str]]]) -> None:
+    print("Fidelity to AssemblyAI's Key Phrases (exact text, top 15)\n")
+    print(
+        "| example | method | shared | F1@15 | mean abs rank error | count equal "
+        "| timestamps equal |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
+    pooled: dict[str, dict[str, Any]] = {}
+    for name in EXAMPLE_FILES:
+        words, expected = load_example(name)
+        for method, run in methods.items():
+            r = compare(run(words), expected)
+            print(fidelity_row(name.split("_")[0], method, r))
+            acc = pooled.setdefault(method, {k: [] if k == "rank_errors" else 0 for k in r})
+            for k, v in r.items():
+                acc[k] += v
+    for method, r in pooled.items():
+        print(fidelity_row("**pooled**", method, r))
+    print()
+
+
+# ---- cost ------------------------------------------------------------------------
+
+_COST_CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+from audio_highlights.engine._language import load_pipeline
+load_pipeline()
+load_s = time.perf_counter() - t0
+from audio_highlights.engine._asr import recognize_file
+from audio_highlights.engine._model_files import whisper_base_dir
+from audio_highlights.engine._keyphrases import extract_highlights
+from audio_highlights import Word
+from pathlib import Path
+model = str(whisper_base_dir(Path(sys.argv[1])))
+files = sys.argv[2:]
+recognize_file(files[0], "whisper", model, 2)  # model load, not timed
+rows = []
+for path in files:
+    t = time.perf_counter()
+    raw = recognize_file(path, "whisper", model, 2)
+    asr = time.perf_counter() - t
+    words = [Word.from_dict(w) for w in raw["words"]]
+    t = time.perf_counter()
+    extract_highlights(words)
+    kp = time.perf_counter() - t
+    rows.append([Path(path).name, raw["audio_duration"], len(words), asr, kp])
+print(json.dumps({"load_s": load_s, "rows": rows}))
+"""
+
+
+def cost() -> None:
+    cache = Path(tempfile.gettempdir()) / "audio-highlights-bench-models"
+    files = sorted(str(p) for p in AUDIO.iterdir() if p.suffix in {".mp3", ".m4a"})
+    out = subprocess.run(
+        [sys.executable, "-c", _COST_CHILD, str(cache), *files],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    words, _ = load_example(EXAMPLE_FILES[0])
+    extract_highlights(words)  # load
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        extract_highlights(words)
+        best = min(best, time.perf_counter() - t)
+    print("Cost (one process, this machine)\n")
+    print(
+        f"spaCy import + hash check + load, fresh process: {data['load_s']:.2f} s; "
+        f"wildfires reference words ({len(words)} words, 281 s of audio): {best * 1000:.0f} ms, "
+        f"{len(words) / best:,.0f} words/s, {100 * best / (0.06 * 281):.1f} % of whisper-base "
+        "at 0.06 real-time\n"
+    )
+    print("| audio | duration s | words | recognition s | key phrases s | share |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, duration, n, asr, kp in data["rows"]:
+        print(f"| {name} | {duration:.1f} | {n} | {asr:.2f} | {kp:.3f} | {100 * kp / asr:.1f} % |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -141,7 +349,31 @@ def main() -> None:
     )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--no-previous", action="store_true")
+    parser.add_argument("--no-cost", action="store_true")
+    parser.add_argument("--previous", metavar="REV", help="git revision of the previous extractor")
     args = parser.parse_args()
+
+    previous: Extractor | None = None
+    methods: dict[str, Callable[[list[Word]], list[Highlight] | list[str]]] = {"ours": ours_extract}
+    if not args.no_previous:
+        rev, previous = load_previous(args.previous)
+        methods[f"previous ({rev})"] = previous
+        print(f"previous extractor: {rev}\n")
+    if not args.no_baselines:
+        import yake
+
+        top15 = yake.KeywordExtractor(lan="en", n=3, top=15)
+
+        def yake15(words: list[Word]) -> list[str]:
+            found = top15.extract_keywords(" ".join(w.text for w in words))
+            return [k for k, _ in sorted(found, key=lambda x: x[1])]
+
+        methods["YAKE"] = yake15
+    if EXAMPLES.is_dir():
+        fidelity(methods)
+    if not args.no_cost:
+        cost()
 
     rake = make_rake(yake_stopwords()) if not args.no_baselines else None
     rows = []
@@ -154,20 +386,25 @@ def main() -> None:
             result = extract_highlights(_m[id(doc)])
             return [h.text for h in result.results]
 
-        # Throughput: extraction only, best of three passes.
+        # Throughput: the scoring pass itself, timed.
         total_words = sum(len(w) for w in words_per_doc)
-        best = float("inf")
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for w in words_per_doc:
-                extract_highlights(w)
-            best = min(best, time.perf_counter() - t0)
-        row = {
+        t0 = time.perf_counter()
+        scores = evaluate(ours, docs)
+        row: dict[str, Any] = {
             "set": name,
             "docs": len(docs),
-            "ours": evaluate(ours, docs),
-            "wps": total_words / best,
+            "ours": scores,
+            "wps": total_words / (time.perf_counter() - t0),
         }
+        if previous is not None:
+
+            def prev(doc: dict[str, object], _m: dict[int, list[Word]] = word_map) -> list[str]:
+                assert previous is not None
+                return [h.text for h in previous(_m[id(doc)])]
+
+            t0 = time.perf_counter()
+            row["previous"] = evaluate(prev, docs)
+            row["prev_wps"] = total_words / (time.perf_counter() - t0)
         if not args.no_baselines:
             import yake
 
@@ -184,20 +421,32 @@ def main() -> None:
 
     header = "| set | docs | ours F1@5 | ours F1@10 |"
     sep = "|---|---:|---:|---:|"
+    if previous is not None:
+        header += " previous F1@5 | previous F1@10 |"
+        sep += "---:|---:|"
     if not args.no_baselines:
         header += " YAKE F1@5 | YAKE F1@10 | RAKE F1@5 | RAKE F1@10 |"
         sep += "---:|---:|---:|---:|"
     header += " ours words/s |"
     sep += "---:|"
+    if previous is not None:
+        header += " previous words/s |"
+        sep += "---:|"
+    print("Benchmark sets (F1 x 100, lowercase Porter-stemmed exact match)\n")
     print(header)
     print(sep)
     for r in rows:
         o = r["ours"]
-        line = f"| {r['set']} | {r['docs']} | {o[0]:.1f} | {o[1]:.1f} |"  # type: ignore[index]
+        line = f"| {r['set']} | {r['docs']} | {o[0]:.1f} | {o[1]:.1f} |"
+        if previous is not None:
+            pv = r["previous"]
+            line += f" {pv[0]:.1f} | {pv[1]:.1f} |"
         if not args.no_baselines:
             y, k = r["yake"], r["rake"]
-            line += f" {y[0]:.1f} | {y[1]:.1f} | {k[0]:.1f} | {k[1]:.1f} |"  # type: ignore[index]
+            line += f" {y[0]:.1f} | {y[1]:.1f} | {k[0]:.1f} | {k[1]:.1f} |"
         line += f" {r['wps']:,.0f} |"
+        if previous is not None:
+            line += f" {r['prev_wps']:,.0f} |"
         print(line)
 
 
