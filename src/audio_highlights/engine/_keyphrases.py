@@ -4,9 +4,10 @@ The service's ranks are reproduced by TextRank's phrase scoring as pytextrank
 2.0 implemented it, run over spaCy's English pipeline (see
 ``docs/keyphrases.md``): a PageRank over a lemma co-occurrence graph, noun
 chunks and named entities as candidates, and pytextrank's occurrence score.
-spaCy reads the transcript text built from the words; every token is mapped
-back to the word it came from, and ``count``, ``timestamps`` and ``text`` follow
-the service's text-match rule on the words themselves.
+spaCy reads the transcript text built from the words (joined by spaces, so no
+token crosses a word); each phrase it yields is then found in the words
+themselves, which gives ``count``, ``timestamps`` and the ``text`` shown by the
+service's text-match rule.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ class _Transcript:
     """The words as one lowercase string, for the service's text-match rule."""
 
     def __init__(self, words: Sequence[Word]) -> None:
-        self.words = words
         self.index: list[int] = []  # word index of each non-blank word
         self.starts: list[int] = []  # offset of each non-blank word in the string
         parts: list[str] = []
@@ -108,11 +108,10 @@ class _Transcript:
             pos = low.find(phrase, pos + 1)
 
 
-def _pieces(words: Sequence[Word]) -> tuple[list[str], list[int]]:
-    """Return the text pieces spaCy reads and the word each comes from (fillers left out)."""
+def _pieces(words: Sequence[Word]) -> list[str]:
+    """Return the words as spaCy reads them: stripped, blanks and fillers left out."""
     texts: list[str] = []
-    owners: list[int] = []
-    for i, word in enumerate(words):
+    for word in words:
         text = word.text.strip()
         if not text:
             continue
@@ -125,8 +124,7 @@ def _pieces(words: Sequence[Word]) -> tuple[list[str], list[int]]:
                 continue
             text = ends[0]
         texts.append(text)
-        owners.append(i)
-    return texts, owners
+    return texts
 
 
 def _segments(texts: list[str]) -> Iterator[tuple[int, int]]:
@@ -218,7 +216,7 @@ def _pagerank(size: int, pairs: list[int]) -> _Array:
 
 
 def _parse(words: Sequence[Word], model: str | os.PathLike[str] | None) -> list[tuple[Doc, str]]:
-    texts, _ = _pieces(words)
+    texts = _pieces(words)
     if not any(ch.isalpha() for text in texts for ch in text):
         return []
     nlp = load_pipeline(model)
