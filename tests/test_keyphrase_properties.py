@@ -93,7 +93,7 @@ def build(items: list[tuple[str, str, int, int]], offset: int = 0) -> list[Word]
     return words
 
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS

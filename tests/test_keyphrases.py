@@ -384,7 +384,7 @@ _TOKENS = st.sampled_from(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.lists(
         st.tuples(_TOKENS, st.integers(min_value=0, max_value=5000), st.integers(0, 2000)),
