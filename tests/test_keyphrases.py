@@ -274,9 +274,10 @@ def test_model_is_loaded_as_data_once_per_process() -> None:
         "import sys\n"
         "from audio_highlights import Word\n"
         "from audio_highlights.engine import _keyphrases, _language\n"
-        "from audio_highlights.engine._pipeline import warm_up\n"
+        "from audio_highlights.engine._pipeline import WarmUp, warm_up\n"
         "assert 'spacy' not in sys.modules\n"
-        "warm_up()\n"
+        # What a worker process does when it starts.
+        "warm_up(WarmUp(recognizer='pocketsphinx', model_dir=None, cpu_threads=1))\n"
         "assert 'spacy' in sys.modules\n"
         # The model package's __init__ (code) never ran.
         "assert not any(m.startswith('en_core_web_sm') for m in sys.modules), sys.modules\n"
