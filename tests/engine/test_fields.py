@@ -6,7 +6,6 @@ the engine's worker never idles between tests; each test then checks one field.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,7 @@ pytest.importorskip("av")
 httpx2 = pytest.importorskip("httpx2")
 
 from .conftest import AUDIO, Server  # noqa: E402
-from .test_http import upload  # noqa: E402
+from .test_http import upload, wait  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +48,7 @@ JOBS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "cut": (RIVER, {"audio_start_from": 4800, "audio_end_at": 9500}),
     "too_little_speech": (RIVER, {"speech_threshold": 0.99}),
+    "past_the_end": (PRINTER, {"audio_start_from": 60_000}),
     "profanity": (PRINTER, {"filter_profanity": True}),
     "disfluencies": (PRINTER, {"disfluencies": True}),
     "detected": (SPANISH, {"language_detection": True, "auto_highlights": True}),
@@ -73,15 +73,8 @@ def jobs(client: Any) -> dict[str, dict[str, Any]]:
         submitted[key] = r
     done: dict[str, dict[str, Any]] = {"submitted:plain": submitted["plain"].json()}
     done["submitted:plain"]["_headers"] = dict(submitted["plain"].headers)
-    deadline = time.monotonic() + 300
     for key, r in submitted.items():
-        while True:
-            body: dict[str, Any] = client.get(f"/v2/transcript/{r.json()['id']}").json()
-            if body["status"] in ("completed", "error"):
-                done[key] = body
-                break
-            assert time.monotonic() < deadline, body
-            time.sleep(0.25)
+        done[key] = wait(client, r.json()["id"], timeout=300)
     return done
 
 
@@ -157,6 +150,12 @@ def test_audio_start_from_and_end_at(
     assert all(4800 <= w["start"] <= w["end"] <= 9500 for w in body["words"])
     assert (body["audio_start_from"], body["audio_end_at"]) == (4800, 9500)
     assert body["audio_duration"] == round(references[RIVER]["duration_s"])
+
+
+def test_audio_start_from_past_the_end(jobs: dict[str, dict[str, Any]]) -> None:
+    body = jobs["past_the_end"]
+    assert body["status"] == "error"
+    assert body["error"].startswith("audio_start_from 60000 is past the end of the audio (")
 
 
 def test_speech_threshold(jobs: dict[str, dict[str, Any]]) -> None:

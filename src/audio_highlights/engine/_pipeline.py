@@ -130,6 +130,9 @@ class _Recording:
 
         Yields one empty chunk if the clip is empty. The file is decoded to its
         end, so that :attr:`samples` is the whole file's length.
+
+        Raises:
+            JobFailed: ``audio_start_from`` is past the end of the audio.
         """
         position = 0
         empty = True
@@ -146,6 +149,12 @@ class _Recording:
                 empty = False
                 yield chunk[start - low : end - low]
         self.samples = position
+        if self._start and self._start >= position:
+            length_ms = position * 1000 // SAMPLE_RATE
+            raise JobFailed(
+                f"audio_start_from {self._start * 1000 // SAMPLE_RATE} is past the end of "
+                f"the audio ({length_ms} ms)"
+            )
         if empty:
             yield np.zeros(0, dtype=np.float32)
 
