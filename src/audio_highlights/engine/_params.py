@@ -66,8 +66,12 @@ class ParamError(ValueError):
     """A request field is invalid or asks for something the engine cannot do (HTTP 400)."""
 
 
-def whisper_language(code: str) -> str:
+def whisper_language(code: str, field: str = "language_code") -> str:
     """Whisper's code for an AssemblyAI ``language_code`` (``"en_uk"`` -> ``"en"``).
+
+    Args:
+        code: The language code a request gave.
+        field: The request field it came from, for the error message.
 
     Raises:
         ParamError: Whisper does not know the language.
@@ -78,7 +82,7 @@ def whisper_language(code: str) -> str:
     if lowered in WHISPER_LANGUAGES:
         return lowered
     raise ParamError(
-        f"language_code {code!r} is not supported; use one of en, en_us, en_uk, en_au or "
+        f"{field} {code!r} is not supported; use one of en, en_us, en_uk, en_au or "
         "another code whisper knows (es, fr, de, pt, ...)"
     )
 
@@ -314,10 +318,10 @@ def _check_combinations(body: Mapping[str, Any], warnings: list[str]) -> None:
     expected = detection.get("expected_languages") or []
     for code in expected:
         if code != "all":
-            whisper_language(code)
+            whisper_language(code, "language_detection_options.expected_languages")
     fallback = detection.get("fallback_language")
     if fallback is not None and fallback != "auto":
-        whisper_language(fallback)
+        whisper_language(fallback, "language_detection_options.fallback_language")
         if expected and "all" not in expected and fallback not in expected:
             raise ParamError(
                 "language_detection_options.fallback_language must be 'auto' or one of "
