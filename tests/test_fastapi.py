@@ -8,9 +8,10 @@ wake the app's waits.
 from __future__ import annotations
 
 import importlib.util
+import json
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,13 @@ import audio_highlights as ah
 from fakeserver import FakeServer, serve_fake
 
 pytest.importorskip("fastapi")
-from audio_highlights.fastapi import CompletionHub, webhook_router
+from audio_highlights.fastapi import (
+    ERROR_STATUS,
+    CompletionHub,
+    error_response,
+    install_exception_handlers,
+    webhook_router,
+)
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[1]
@@ -235,3 +242,134 @@ def test_router_is_an_api_router() -> None:
     router = webhook_router(CompletionHub(), path="/hooks")
     assert isinstance(router, APIRouter)
     assert [getattr(r, "path", None) for r in router.routes] == ["/hooks"]
+
+
+# ---------------------------------------------------------------- the SDK's errors as answers
+
+
+@pytest.fixture
+def recipe_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The recipe app under FastAPI's test client, on the embedded engine (nothing configured)."""
+    pytest.importorskip("faster_whisper")
+    from fastapi.testclient import TestClient
+
+    monkeypatch.delenv("ASSEMBLYAI_API_KEY", raising=False)
+    monkeypatch.delenv("ASSEMBLYAI_BASE_URL", raising=False)
+    monkeypatch.setenv("AUDIO_HIGHLIGHTS_DATA_DIR", str(tmp_path / "engine"))
+    with TestClient(load_recipe().app) as client:
+        yield client
+
+
+def test_recipe_answers_undecodable_audio_with_422(recipe_offline: Any) -> None:
+    r = recipe_offline.post("/highlights", files={"file": ("notes.txt", b"just some notes\n")})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["type"] == "JobFailedError" and body["transcript_id"]
+    assert "not a decodable audio or video file" in body["detail"]
+
+
+def test_recipe_answers_an_empty_upload_with_422(recipe_offline: Any) -> None:
+    r = recipe_offline.post("/highlights", files={"file": ("empty.mp3", b"")})
+    assert r.status_code == 422, r.text
+    assert r.json()["type"] == "SourceError"
+
+
+def test_recipe_answers_a_refused_url_with_400(recipe_offline: Any) -> None:
+    # The engine refuses the cloud metadata address at submit, before sending anything to it.
+    r = recipe_offline.post("/batch", json={"audio_urls": ["http://169.254.169.254/latest/x"]})
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["type"] == "BadRequestError"
+    assert "169.254.169.254" in body["detail"] and "not allowed" in body["detail"]
+
+
+def test_recipe_answers_an_unknown_transcript_with_404(recipe_offline: Any) -> None:
+    r = recipe_offline.get("/transcripts/nope/highlights")
+    assert r.status_code == 404, r.text
+    assert r.json()["type"] == "NotFoundError"
+
+
+def small_app(route: Callable[[], Awaitable[Any]]) -> Any:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    app.get("/")(route)
+    install_exception_handlers(app)
+    return app
+
+
+def test_connection_failure_is_502_under_its_public_name() -> None:
+    from fastapi.testclient import TestClient
+
+    async def route() -> Any:
+        # Nothing listens on a port just freed: the connection is refused.
+        url = f"http://127.0.0.1:{free_port()}"
+        async with ah.AsyncClient(api_key=KEY, base_url=url, max_retries=0) as client:
+            return await client.get("abc")
+
+    r = TestClient(small_app(route)).get("/")
+    assert r.status_code == 502
+    assert r.json()["type"] == "APIConnectionError"  # never an internal marker class
+
+
+def test_job_timeout_is_504_with_the_job_id() -> None:
+    from fastapi.testclient import TestClient
+
+    api: dict[str, str] = {}
+
+    async def route() -> Any:
+        async with ah.AsyncClient(api_key=KEY, base_url=api["url"]) as client:
+            job = await client.submit("https://example.com/a.mp3")
+            return await client.wait(job.id, timeout=0.2)
+
+    with (
+        TestClient(small_app(route)) as tc,
+        tc.portal.wrap_async_context_manager(serve_fake(api_key=KEY, complete_after=30)) as server,
+    ):
+        api["url"] = server.base_url
+        r = tc.get("/")
+    assert r.status_code == 504
+    body = r.json()
+    assert body["type"] == "JobTimeoutError" and body["transcript_id"]
+    assert "wait() on its id to resume" in body["detail"]
+
+
+def status_error(cls: type[ah.APIStatusError], status: int, **kw: Any) -> ah.APIStatusError:
+    return cls("upstream says no", status_code=status, request_id="req-1", **kw)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "name"),
+    [
+        (ah.SourceError("empty"), 422, "SourceError"),
+        (status_error(ah.NotFoundError, 404), 404, "NotFoundError"),
+        (status_error(ah.BadRequestError, 400), 400, "BadRequestError"),
+        (status_error(ah.BadRequestError, 413), 413, "BadRequestError"),
+        (status_error(ah.BadRequestError, 409), 400, "BadRequestError"),
+        (status_error(ah.AuthenticationError, 401), 502, "AuthenticationError"),
+        (status_error(ah.PermissionDeniedError, 403), 502, "PermissionDeniedError"),
+        (status_error(ah.ServerError, 503), 502, "ServerError"),
+        (ah.APIResponseError("html", status_code=200), 502, "APIResponseError"),
+        (ah.APIConnectionError("reset"), 502, "APIConnectionError"),
+        (ah.APITimeoutError("read timeout"), 504, "APITimeoutError"),
+        (ah.JobTimeoutError("t-1", None, 5), 504, "JobTimeoutError"),
+        (ah.UploadError("source broke"), 502, "UploadError"),
+        (ah.UsageError("bad option"), 500, "UsageError"),
+    ],
+)
+def test_every_error_class_has_its_status(
+    error: ah.AudioHighlightsError, status: int, name: str
+) -> None:
+    response = error_response(error)
+    assert response.status_code == status
+    body = json.loads(bytes(response.body))
+    assert body["type"] == name and body["detail"] == str(error)
+    if isinstance(error, ah.APIStatusError):
+        assert body["request_id"] == "req-1"
+
+
+def test_rate_limit_is_503_with_retry_after_and_the_table_covers_every_error() -> None:
+    response = error_response(status_error(ah.RateLimitError, 429, retry_after=2.5))
+    assert response.status_code == 503 and response.headers["retry-after"] == "3"
+    errors = {getattr(ah, n) for n in ah.__all__ if n.endswith("Error")}
+    assert errors == set(ERROR_STATUS)
