@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import os
+import re
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,6 +73,15 @@ def test_glob_expanded_and_json_array(
     assert t.highlights[0].text == "air quality alerts"
 
 
+def test_json_is_an_array_even_for_one_input(
+    fake: FakeServer, audio_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, str(audio_dir / "a.mp3"), "--json")
+    assert code == 0
+    [only] = json.loads(out)
+    assert Path(only["source"]).name == "a.mp3" and only["status"] == "completed"
+
+
 def test_recursive_glob_jsonl_and_out_dir(
     fake: FakeServer, audio_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -111,6 +127,10 @@ def test_failures_exit_1_with_reasons(
     assert "no file matches" in err
     records = json.loads(out)
     assert [bool(r.get("error")) for r in records] == [False, True, True]
+    # errors are objects, with the error class apart from the message
+    assert records[1]["error"] == {"type": "SourceError", "message": "no such file"}
+    assert records[2]["error"]["type"] == "SourceError"
+    assert "2 of 3 inputs failed" in err
 
 
 def test_failed_job_and_api_key_never_printed(
@@ -133,16 +153,14 @@ def test_usage_errors_exit_2(
 ) -> None:
     monkeypatch.delenv("ASSEMBLYAI_API_KEY", raising=False)
     monkeypatch.delenv("ASSEMBLYAI_BASE_URL", raising=False)
-    assert (
-        run(
-            capsys,
-        )[0]
-        == 2
-    )
+    assert run(capsys)[0] == 2
     assert run(capsys, "x.mp3", "--bogus")[0] == 2
     assert run(capsys, "x.mp3", "--concurrency", "0")[0] == 2
     code, _, err = run(capsys, str(audio_dir / "a.mp3"), "--engine", "remote")
     assert code == 2 and "API key" in err
+    # in the command's terms: its options and variables, not the SDK's parameters
+    assert "--api-key" in err and "ASSEMBLYAI_API_KEY" in err and "--engine embedded" in err
+    assert "api_key=" not in err and "AsyncClient" not in err
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -170,31 +188,370 @@ def test_missing_extra_is_a_clear_message(
     assert code == 2 and 'pip install "audio-highlights[cli]"' in err
 
 
-def test_live_progress_draws_rows_and_overall_bar() -> None:
+def test_connection_failure_names_the_option_not_an_internal_class(
+    monkeypatch: pytest.MonkeyPatch, audio_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    code, out, err = run(
+        capsys, str(audio_dir / "a.mp3"), "--base-url", closed, "--api-key", KEY, "--jsonl"
+    )
+    assert code == 1
+    assert "NotSent" not in err and "NotSent" not in out
+    assert "APIConnectionError" in err and closed in err and "--base-url" in err
+    assert json.loads(out)["error"]["type"] == "APIConnectionError"
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def test_missing_file_is_reported_before_anything_is_sent(
+    fake: FakeServer, audio_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty.mp3").write_bytes(b"")
+    code, out, _ = run(
+        capsys,
+        str(audio_dir / "a.mp3"),
+        str(tmp_path / "typo.mp3"),
+        str(tmp_path / "empty.mp3"),
+        "--jsonl",
+    )
+    assert code == 1
+    lines = [json.loads(line) for line in out.splitlines()]
+    # the bad inputs are known at once, before the good one has even been uploaded
+    assert [Path(r["source"]).name for r in lines] == ["typo.mp3", "empty.mp3", "a.mp3"]
+    assert lines[0]["error"]["message"] == "no such file"
+    assert "empty" in lines[1]["error"]["message"]
+    assert len(fake.uploads) == 1
+    # nothing to do at all: no request is made
+    fake.requests.clear()
+    code, _, _ = run(capsys, str(tmp_path / "typo.mp3"))
+    assert code == 1 and fake.requests == []
+
+
+@pytest.fixture
+def mixed_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "mixed"
+    (d / "sub").mkdir(parents=True)
+    (d / ".git").mkdir()
+    for name in ("a.mp3", "b.WAV", "sub/c.m4a", ".git/d.mp3"):
+        (d / name).write_bytes(b"ID3" + name.encode() * 100)
+    for name in ("README.md", "make.py", "refs.json"):
+        (d / name).write_text("not audio")
+    return d
+
+
+def test_directory_is_walked_for_audio_and_video(
+    fake: FakeServer, mixed_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, str(mixed_dir), "--jsonl")
+    assert code == 0, err
+    sources = sorted(
+        Path(json.loads(line)["source"]).relative_to(mixed_dir).as_posix()
+        for line in out.splitlines()
+    )
+    assert sources == ["a.mp3", "b.WAV", "sub/c.m4a"]
+    assert len(fake.uploads) == 3
+    assert "skipped 3 files that are not audio or video (README.md, make.py, refs.json)" in err
+
+
+def test_glob_skips_files_that_are_not_audio_with_one_line(
+    fake: FakeServer, mixed_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, str(mixed_dir / "*"), "--json")
+    assert code == 0, err
+    assert [Path(r["source"]).name for r in json.loads(out)] == ["a.mp3", "b.WAV"]
+    assert len(fake.uploads) == 2
+    assert err.count("skipped") == 1 and "skipped 3 files" in err
+    # a pattern that finds only other files is a failed input, not a silent no-op
+    code, out, err = run(capsys, str(mixed_dir / "*.md"), "--json")
+    assert code == 1
+    [failed] = json.loads(out)
+    assert "no audio or video file matches" in failed["error"]["message"]
+
+
+def test_file_named_explicitly_is_sent_whatever_its_extension(
+    fake: FakeServer, mixed_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, str(mixed_dir / "make.py"))
+    assert code == 0, err
+    assert len(fake.uploads) == 1 and "skipped" not in err
+
+
+# ---------------------------------------------------------------- output
+
+
+def write_result(fmt: str | None, width: int = 100) -> tuple[Any, io.StringIO]:
+    from rich.console import Console
+
+    from audio_highlights.cli._output import ResultWriter
+
+    buf = io.StringIO()
+    sources = ["a.mp3", "calls/2024/very-long-directory-name/customer-call-recording-0001.mp3"]
+    writer = ResultWriter(
+        sources,
+        fmt=fmt,
+        console=Console(file=buf, width=width, highlight=False),
+        stream=buf,
+        out_dir=None,
+        emit=lambda write: write(),
+        on_saved=lambda path: None,
+    )
+    return writer, buf
+
+
+def completed(tid: str) -> ah.Transcript:
+    return ah.Transcript.from_dict(
+        {
+            "id": tid,
+            "status": "completed",
+            "audio_duration": 62.5,
+            "auto_highlights_result": {
+                "status": "success",
+                "results": [
+                    {
+                        "text": "air quality",
+                        "count": 2,
+                        "rank": 0.08,
+                        "timestamps": [
+                            {"start": 3000, "end": 3500},
+                            {"start": 19000, "end": 19400},
+                        ],
+                    }
+                ],
+            },
+        }
+    )
+
+
+def test_csv_rows_keep_the_input_order_whatever_finishes_first() -> None:
+    from audio_highlights.cli._output import CSV_HEADER, Failure
+
+    writer, buf = write_result("csv")
+    writer.add(1, completed("t-1"))
+    # input 0 is not done: only the header may be written yet
+    assert buf.getvalue() == ",".join(CSV_HEADER) + "\n"
+    writer.add(0, Failure(type="JobFailedError", message="not audio"))
+    writer.finish()
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert [r["source"] for r in rows] == [
+        "a.mp3",
+        "calls/2024/very-long-directory-name/customer-call-recording-0001.mp3",
+    ]
+    assert rows[0]["error_type"] == "JobFailedError" and rows[0]["error"] == "not audio"
+    assert (
+        rows[1]["phrase"] == "air quality" and rows[1]["timestamps_ms"] == "3000-3500;19000-19400"
+    )
+
+
+def test_table_is_printed_when_its_input_finishes_and_its_title_never_wraps() -> None:
+    writer, buf = write_result(None, width=60)
+    writer.add(1, completed("t-1"))
+    text = buf.getvalue()
+    # printed at once, before input 0 finished; the long path is one unbroken line
+    assert "air quality" in text
+    title = "calls/2024/very-long-directory-name/customer-call-recording-0001.mp3  (01:02)"
+    assert title in text.splitlines()
+
+
+def test_tables_stream_as_each_input_finishes(fake: FakeServer, tmp_path: Path) -> None:
+    """A finished file's table is on stdout while a slower file is still being transcribed."""
+    fast, slow = tmp_path / "fast.mp3", tmp_path / "slow.mp3"
+    fast.write_bytes(b"ID3" + b"fast" * 500)
+    slow.write_bytes(b"ID3" + b"slow" * 500)
+    fake.complete_after = 3600
+    env = {**os.environ, "ASSEMBLYAI_API_KEY": KEY, "ASSEMBLYAI_BASE_URL": fake.base_url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "audio_highlights", str(slow), str(fast), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(fake.jobs) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        digest = {u.url: u.sha256 for u in fake.uploads}
+        fast_sha = hashlib.sha256(fast.read_bytes()).hexdigest()
+        jobs = {
+            ("fast" if digest[j.request["audio_url"]] == fast_sha else "slow"): j
+            for j in fake.jobs.values()
+        }
+        jobs["fast"].complete_after = 0
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith(str(fast)), first
+        assert proc.poll() is None  # the slow one is still running
+        jobs["slow"].complete_after = 0
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert str(slow) in out
+
+
+def test_progress_on_a_terminal_stderr_while_jsonl_goes_to_a_file(
+    fake: FakeServer,
+    audio_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    code, out, err = run(capsys, str(audio_dir / "*.mp3"), "--jsonl")
+    assert code == 0
+    assert len(out.splitlines()) == 2 and all(json.loads(line)["id"] for line in out.splitlines())
+    assert "done" in err and "a.mp3" in err and "\x1b[" in err  # drawn live on the terminal
+
+
+def live_console() -> tuple[Any, io.StringIO]:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    return Console(file=buf, force_terminal=True, width=100), buf
+
+
+def screen(buf: io.StringIO) -> str:
+    """What a terminal shows of the captured output, without its control sequences."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buf.getvalue())
+
+
+def event(kind: ah.BatchEventKind, index: int, **kw: Any) -> ah.BatchEvent:
+    return ah.BatchEvent(kind=kind, index=index, source=f"{index}.mp3", **kw)
+
+
+def test_live_progress_rows_overall_bar_and_failures_with_reasons() -> None:
+    from audio_highlights.cli._progress import LiveProgress
+
+    console, buf = live_console()
+    with LiveProgress(["a.mp3", "b.mp3"], console, live=True) as progress:
+        progress.on_event(event(ah.BatchEventKind.UPLOADED, 0))
+        progress.on_event(event(ah.BatchEventKind.SUBMITTED, 0, transcript_id="t"))
+        progress._progress.refresh()
+        assert "a.mp3: transcribing" in screen(buf)
+        assert "0/?" not in screen(buf)  # no meaningless count on a file's row
+        progress.finished(1, "JobFailedError: not audio")
+        # the reason is on screen the moment the input fails
+        assert "failed b.mp3: JobFailedError: not audio" in screen(buf)
+        progress.finished(0, None)
+    text = screen(buf)
+    assert "done   a.mp3" in text and "2/2" in text and "1 failed" in text
+
+
+def test_without_a_terminal_only_failures_are_printed_at_once() -> None:
     from rich.console import Console
 
     from audio_highlights.cli._progress import LiveProgress
 
-    buf = io.StringIO()
-    console = Console(file=buf, force_terminal=True, width=100)
-    names = ["a.mp3", "b.mp3"]
-    with LiveProgress(names, console, enabled=True) as progress:
-        progress.on_event(ah.BatchEvent(kind=ah.BatchEventKind.UPLOADED, index=0, source="a.mp3"))
-        progress.on_event(
-            ah.BatchEvent(
-                kind=ah.BatchEventKind.SUBMITTED, index=0, source="a.mp3", transcript_id="t"
-            )
-        )
-        progress.on_event(ah.BatchEvent(kind=ah.BatchEventKind.COMPLETED, index=0, source="a.mp3"))
-        progress.on_event(
-            ah.BatchEvent(
-                kind=ah.BatchEventKind.FAILED, index=1, source="b.mp3", error=ValueError("x")
-            )
-        )
-    text = buf.getvalue()
-    assert "done" in text and "failed" in text and "b.mp3" in text
-    # not a terminal: nothing drawn at all
     quiet = io.StringIO()
-    with LiveProgress(names, Console(file=quiet), enabled=False) as progress:
-        progress.on_event(ah.BatchEvent(kind=ah.BatchEventKind.COMPLETED, index=0, source="a"))
-    assert quiet.getvalue() == ""
+    with LiveProgress(["a.mp3", "b.mp3"], Console(file=quiet), live=False) as progress:
+        progress.on_event(event(ah.BatchEventKind.SUBMITTED, 0))
+        progress.finished(0, None)
+        assert quiet.getvalue() == ""
+        progress.finished(1, "SourceError: no such file")
+        assert quiet.getvalue() == "audio-highlights: b.mp3: SourceError: no such file\n"
+
+
+def test_results_printed_on_a_shared_terminal_step_around_the_live_rows() -> None:
+    from audio_highlights.cli._progress import LiveProgress
+
+    console, _ = live_console()
+    with LiveProgress(["a.mp3"], console, live=True, stdout_is_terminal=True) as progress:
+        progress.on_event(event(ah.BatchEventKind.SUBMITTED, 0))
+        seen: list[bool] = []
+        progress.emit(lambda: seen.append(progress._progress.live.is_started))
+        assert seen == [False] and progress._progress.live.is_started
+
+
+# ---------------------------------------------------------------- the embedded engine
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "examples" / "audio"
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No API configured, and a private user cache; returns that cache directory."""
+    pytest.importorskip("faster_whisper")
+    for name in ("ASSEMBLYAI_API_KEY", "ASSEMBLYAI_BASE_URL", "AUDIO_HIGHLIGHTS_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache / "audio-highlights"
+
+
+def test_embedded_store_is_temporary_unless_data_dir_is_given(
+    offline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not audio at all\n")
+    code, out, err = run(capsys, str(notes), "--jsonl", "--workers", "1")
+    assert code == 1 and json.loads(out)["error"]["type"] == "JobFailedError", err
+    # nothing of the run is left in the user cache but the speech model
+    assert sorted(p.name for p in offline.iterdir()) == ["models"]
+    kept = tmp_path / "kept"
+    code, _, _ = run(capsys, str(notes), "--data-dir", str(kept), "--workers", "1")
+    assert code == 1
+    assert (kept / "engine.sqlite3").is_file() and any((kept / "uploads").iterdir())
+
+
+@pytest.fixture
+def sample_server() -> Iterator[tuple[str, list[str]]]:
+    """Serve examples/audio on a free loopback port; yields its URL and the paths asked for."""
+    import functools
+    import http.server
+    import threading
+
+    asked: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            asked.append(self.path)
+
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(SAMPLES))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", asked
+    finally:
+        httpd.shutdown()
+        thread.join()
+
+
+@pytest.mark.slow
+def test_url_input_is_fetched_from_a_host_allowed_on_the_command_line(
+    offline: Path,
+    sample_server: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base, asked = sample_server
+    url = f"{base}/river_cleanup.mp3"
+    # Without the option the URL is refused up front, saying which option to add.
+    code, out, err = run(capsys, url, "--jsonl")
+    assert code == 1 and "--allow-url-host 127.0.0.1" in err
+    assert json.loads(out)["error"]["type"] == "UsageError" and asked == []
+
+    # Only public addresses pass the engine's guard: stub the check (as if DNS had
+    # answered with a public address) so the loopback sample server can stand in.
+    from audio_highlights.engine import _app, _runner
+
+    async def allow(url: str, hosts: Any) -> None:
+        assert "127.0.0.1" in hosts
+
+    monkeypatch.setattr(_app, "check_fetch_url", allow)
+    monkeypatch.setattr(_runner, "check_fetch_url", allow)
+    monkeypatch.setattr(_runner, "is_public_address", lambda address: address == "127.0.0.1")
+    code, out, err = run(capsys, url, "--allow-url-host", "127.0.0.1", "--jsonl", "--workers", "1")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["source"] == url and record["status"] == "completed"
+    assert any("river" in h["text"].lower() for h in record["auto_highlights_result"]["results"])
+    assert asked == ["/river_cleanup.mp3"]

@@ -80,6 +80,9 @@ class EngineSettings:
         spacy_model: The spaCy pipeline for key phrases: an installed model package's
             name or a model directory. ``None`` (default) uses the bundled,
             hash-verified ``en_core_web_sm`` 3.8.
+        model_cache_dir: Where the packaged model is assembled on first use
+            (default: ``data_dir/models``). A temporary ``data_dir`` can keep its
+            models in a lasting cache this way.
         api_key: When set, every request needs ``authorization: <api_key>``.
         max_upload_bytes: Largest accepted upload (default 2.2 GB).
         max_json_bytes: Largest accepted JSON request body.
@@ -111,6 +114,7 @@ class EngineSettings:
     model_dir: Path | None = field(default=None, converter=_opt_path)
     accuracy: str = field(default="fast", validator=validators.in_(ACCURACIES))
     spacy_model: str | None = field(default=None, converter=_opt_model)
+    model_cache_dir: Path | None = field(default=None, converter=_opt_path)
     api_key: str | None = field(default=None, repr=False)
     max_upload_bytes: int = field(default=2_200_000_000, validator=_positive)
     max_json_bytes: int = field(default=1_000_000, validator=_positive)
@@ -146,4 +150,4 @@ class EngineSettings:
     @property
     def models_dir(self) -> Path:
         """Cache of assembled recognition models."""
-        return self.data_dir / "models"
+        return self.model_cache_dir or self.data_dir / "models"
