@@ -1,4 +1,7 @@
-"""Development sessions: ``nox -s tests lint typecheck docs``."""
+"""Development sessions: ``nox -s tests lint typecheck docs`` (``nox -s quick`` for a first try).
+
+Install nox with the ``dev`` extra: ``pip install -e ".[dev]"``.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,13 @@ def tests(session: nox.Session) -> None:
     """Run the test suite; every async test runs on both asyncio and Trio."""
     session.install("-e", ".[engine,cli,fastapi,test]")
     session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session
+def quick(session: nox.Session) -> None:
+    """The quick selection: everything not marked ``slow``, on two processes (under a minute)."""
+    session.install("-e", ".[engine,cli,fastapi,test]")
+    session.run("python", "-m", "pytest", "-q", "-m", "not slow", "-n", "2", *session.posargs)
 
 
 @nox.session

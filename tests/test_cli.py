@@ -485,6 +485,7 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return cache / "audio-highlights"
 
 
+@pytest.mark.slow
 def test_embedded_store_is_temporary_unless_data_dir_is_given(
     offline: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -85,6 +85,8 @@ def test_collected_every_doc_page() -> None:
     assert sum(i.startswith("docs/recipes.md") for i in ids) >= 6
 
 
+# Each block runs as its own Python process (a second or more each).
+@pytest.mark.slow
 @pytest.mark.parametrize("code", collect())
 def test_example_runs(code: str, fake: FakeServer, tmp_path: Path) -> None:
     code = _SNIPPET.sub(lambda m: (ROOT / m.group(1)).read_text(encoding="utf-8"), code)

@@ -9,6 +9,8 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
+
 import audio_highlights as ah
 
 SRC = Path(ah.__file__).parent
@@ -73,3 +75,60 @@ def test_import_needs_only_the_core_dependencies() -> None:
 
 def test_py_typed_is_shipped() -> None:
     assert (SRC / "py.typed").exists()
+
+
+ROOT = SRC.parents[1]
+
+
+def extras() -> dict[str, list[str]]:
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    found: dict[str, list[str]] = project["optional-dependencies"]
+    return found
+
+
+def test_dev_extra_installs_nox_and_docs_format_signatures() -> None:
+    found = extras()
+    assert any(re.match(r"nox\b", d) for d in found["dev"])
+    # mkdocstrings formats signatures only when Ruff or Black is installed
+    assert any(re.match(r"(ruff|black)\b", d) for d in found["docs"])
+    readme = (ROOT / "README.md").read_text()
+    assert '".[dev]"' in readme and "nox -s" in readme
+
+
+# It collects the whole suite in a subprocess: seconds, so not part of the quick selection.
+@pytest.mark.slow
+def test_quick_selection_leaves_the_slow_tests_out() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert '-m "not slow"' in readme
+    collected = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-m",
+            "not slow",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    if "tests collected" not in collected:
+        pytest.fail(collected[-2000:])
+    # real recognition, servers in subprocesses and the docs' scripts stay out
+    for heavy in (
+        "tests/engine/test_sdk_engine.py",
+        "tests/engine/test_http.py",
+        "tests/engine/test_durability.py",
+        "tests/test_docs_examples.py::test_example_runs",
+        "tests/test_sync.py::test_embedded",
+        "test_recipe_app_end_to_end",
+        "test_100_jobs_under_faults",
+    ):
+        assert heavy not in collected, heavy
+    assert "tests/test_cli.py::test_table_per_file" in collected  # the rest stays in

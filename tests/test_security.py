@@ -193,6 +193,7 @@ class _ServerThread:
         self._thread.join(10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("server_key", [KEY, "another-key"])
 def test_cli_output_never_shows_the_key(
     server_key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -132,6 +132,7 @@ def test_abandoned_iterators_and_early_exit(fake: FakeServer, audio: Path) -> No
     del pages  # collected after its client closed: nothing to do, nothing raised
 
 
+@pytest.mark.slow
 def test_embedded(tmp_path: Path) -> None:
     pytest.importorskip("faster_whisper")
     pytest.importorskip("starlette")

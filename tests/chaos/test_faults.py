@@ -175,18 +175,22 @@ async def check_defaults(n: int, seed: int, *, idempotency: bool) -> None:
     assert stats.adopted > 0 and stats.resubmitted > 0 and stats.undecided == 0
 
 
+@pytest.mark.slow
 async def test_100_jobs_under_faults_idempotent_submit() -> None:
     await check_idempotent(100, seed=7)
 
 
+@pytest.mark.slow
 async def test_100_jobs_under_faults_defaults_server_ignores_idempotency_key() -> None:
     await check_defaults(100, seed=11, idempotency=False)
 
 
+@pytest.mark.slow
 async def test_100_jobs_under_faults_defaults_server_honours_idempotency_key() -> None:
     await check_defaults(100, seed=12, idempotency=True)
 
 
+@pytest.mark.slow
 async def test_100_jobs_under_faults_list_polling() -> None:
     await check_idempotent(100, seed=13, list_polling=True)
 

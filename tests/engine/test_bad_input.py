@@ -197,6 +197,7 @@ JOB_INPUTS: list[tuple[str, bytes, str]] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize(("data", "expect"), [(d, e) for _, d, e in JOB_INPUTS],
                          ids=[i for i, _, _ in JOB_INPUTS])

@@ -193,6 +193,7 @@ async def test_api_key_required(tmp_path: Path) -> None:
             assert (await c.get("/v2/transcript")).status_code == 200
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_restart_recovers_jobs(tmp_path: Path) -> None:
     pytest.importorskip("faster_whisper")
@@ -215,6 +216,7 @@ async def test_restart_recovers_jobs(tmp_path: Path) -> None:
     assert all("river" in b["text"].lower() for b in bodies)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_pocketsphinx_recognizer(engine: Any) -> None:
     async with asgi_client(engine.app) as c:
@@ -259,6 +261,7 @@ def test_core_import_does_not_pull_server() -> None:
     assert "open_engine" in out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["trio"])
 async def test_runs_under_trio(tmp_path: Path, anyio_backend: str) -> None:
@@ -332,6 +335,7 @@ async def submit_url(c: httpx2.AsyncClient, url: str) -> str:
     return job_id
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_allowed_remote_url_is_downloaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

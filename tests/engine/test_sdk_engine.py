@@ -16,7 +16,8 @@ from audio_highlights.cli import main as cli_main
 
 from .conftest import AUDIO, Server
 
-pytestmark = pytest.mark.anyio
+# Real recognition (whisper) end to end: minutes on a small machine.
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 SAMPLE = AUDIO / "wildfires.mp3"
 FAST = ah.PollSettings(initial=0.1, multiplier=1.3, max_interval=0.5, timeout=120)
 
@@ -106,7 +107,7 @@ def test_cli_main_job_json(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "embedded" in err
-    record = json.loads(out)
+    [record] = json.loads(out)  # --json is an array, also for one input
     check_wildfires(ah.Transcript.from_dict(record))
 
 

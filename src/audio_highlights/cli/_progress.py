@@ -21,6 +21,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 from .. import BatchEvent, BatchEventKind
@@ -38,7 +39,7 @@ class _Bar(ProgressColumn):
 
     def __init__(self) -> None:
         super().__init__()
-        self._bar = BarColumn()
+        self._bar = BarColumn(bar_width=30)
 
     def render(self, task: Task) -> RenderableType:
         return Text("") if task.total is None else self._bar.render(task)
@@ -79,7 +80,12 @@ class LiveProgress:
         self._stdout_is_terminal = stdout_is_terminal
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}", markup=False),
+            # The names take the room left, so the bars do not move as rows come and go.
+            TextColumn(
+                "{task.description}",
+                markup=False,
+                table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis"),
+            ),
             _Bar(),
             _Count(),
             TimeElapsedColumn(),
