@@ -425,22 +425,51 @@ def event(kind: ah.BatchEventKind, index: int, **kw: Any) -> ah.BatchEvent:
     return ah.BatchEvent(kind=kind, index=index, source=f"{index}.mp3", **kw)
 
 
-def test_live_progress_rows_overall_bar_and_failures_with_reasons() -> None:
+def test_live_progress_shows_where_each_input_is() -> None:
     from audio_highlights.cli._progress import LiveProgress
 
     console, buf = live_console()
-    with LiveProgress(["a.mp3", "b.mp3"], console, live=True) as progress:
+    names = ["a.mp3", "b.mp3", "c.mp3", "d.mp3"]
+    with LiveProgress(names, console, live=True) as progress:
+
+        def shown() -> str:
+            progress._progress.refresh()
+            # the last frame drawn: what the terminal shows now
+            return screen(buf).split("\r")[-1]
+
+        progress.on_event(event(ah.BatchEventKind.UPLOADING, 0))
+        assert "a.mp3: uploading" in shown()
+        assert "0/?" not in shown()  # no meaningless count on an input's row
+        assert "0 done, 3 waiting" in shown()  # b, c, d have no slot yet
+        progress.audio_length(0, 125.0)
         progress.on_event(event(ah.BatchEventKind.UPLOADED, 0))
-        progress.on_event(event(ah.BatchEventKind.SUBMITTED, 0, transcript_id="t"))
-        progress._progress.refresh()
-        assert "a.mp3: transcribing" in screen(buf)
-        assert "0/?" not in screen(buf)  # no meaningless count on a file's row
+        assert "a.mp3  (02:05): submitting" in shown()
+        progress.on_event(
+            event(
+                ah.BatchEventKind.SUBMITTED, 0, transcript_id="t", status=ah.TranscriptStatus.QUEUED
+            )
+        )
+        progress.on_event(event(ah.BatchEventKind.UPLOADING, 1))
+        assert "a.mp3  (02:05): queued" in shown() and "b.mp3: uploading" in shown()
+        progress.on_event(
+            event(
+                ah.BatchEventKind.STATUS,
+                0,
+                transcript_id="t",
+                status=ah.TranscriptStatus.PROCESSING,
+            )
+        )
+        frame = shown()
+        assert "a.mp3  (02:05): processing" in frame and "0:00:0" in frame  # elapsed per row
         progress.finished(1, "JobFailedError: not audio")
         # the reason is on screen the moment the input fails
         assert "failed b.mp3: JobFailedError: not audio" in screen(buf)
-        progress.finished(0, None)
-    text = screen(buf)
-    assert "done   a.mp3" in text and "2/2" in text and "1 failed" in text
+        assert "0 done, 1 failed, 2 waiting" in shown()
+        progress.finished(0, None, audio_duration=125.0)
+        assert "done   a.mp3  (02:05 of audio, in 0." in screen(buf)
+        progress.finished(2, None)
+        progress.finished(3, None)
+    assert "4/4" in screen(buf) and "3 done, 1 failed" in screen(buf)
 
 
 def test_without_a_terminal_only_failures_are_printed_at_once() -> None:
@@ -556,3 +585,13 @@ def test_url_input_is_fetched_from_a_host_allowed_on_the_command_line(
     assert record["source"] == url and record["status"] == "completed"
     assert any("river" in h["text"].lower() for h in record["auto_highlights_result"]["results"])
     assert asked == ["/river_cleanup.mp3"]
+
+
+def test_audio_length_is_read_from_the_file_header(tmp_path: Path) -> None:
+    pytest.importorskip("av")
+    from audio_highlights.cli._inputs import media_duration
+
+    seconds = media_duration(str(SAMPLES / "wildfires.mp3"))
+    assert seconds is not None and 21 < seconds < 24
+    (tmp_path / "notes.txt").write_text("not audio")
+    assert media_duration(str(tmp_path / "notes.txt")) is None

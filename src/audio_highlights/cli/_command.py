@@ -25,12 +25,13 @@ from .. import (
     AudioHighlightsError,
     AuthenticationError,
     BatchEvent,
+    BatchEventKind,
     Transcript,
     UsageError,
 )
 from .._sources import is_url
 from .._version import __version__
-from ._inputs import Input, expand_inputs
+from ._inputs import Input, expand_inputs, media_duration
 from ._output import Failure, ResultWriter
 from ._progress import LiveProgress
 
@@ -99,8 +100,15 @@ async def _run(
     if not runnable:
         return
 
-    def on_event(event: BatchEvent) -> None:
-        progress.on_event(attrs.evolve(event, index=runnable[event.index]))
+    async def on_event(event: BatchEvent) -> None:
+        event = attrs.evolve(event, index=runnable[event.index])
+        progress.on_event(event)
+        if event.kind is BatchEventKind.UPLOADING and progress.live:
+            # The container's header, read in a thread: milliseconds before an
+            # upload of seconds.
+            seconds = await anyio.to_thread.run_sync(media_duration, inputs[event.index].source)
+            if seconds is not None:
+                progress.audio_length(event.index, seconds)
 
     async with (
         open_client() as client,
@@ -109,6 +117,7 @@ async def _run(
             concurrency=concurrency,
             timeout=timeout,
             on_event=on_event,
+            status_events=progress.live,
         ) as batch,
     ):
         async for r in batch:
@@ -251,7 +260,10 @@ def command(
     )
 
     def on_result(index: int, result: Transcript | Failure) -> None:
-        progress.finished(index, str(result) if isinstance(result, Failure) else None)
+        if isinstance(result, Failure):
+            progress.finished(index, str(result))
+        else:
+            progress.finished(index, None, audio_duration=result.audio_duration)
         writer.add(index, result)
 
     with contextlib.ExitStack() as stack:

@@ -18,7 +18,7 @@ import attrs
 
 from .._sources import is_url
 
-__all__ = ["MEDIA_EXTENSIONS", "Expansion", "Input", "expand_inputs"]
+__all__ = ["MEDIA_EXTENSIONS", "Expansion", "Input", "expand_inputs", "media_duration"]
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -134,3 +134,26 @@ def expand_inputs(arguments: Sequence[str]) -> Expansion:
             else:
                 add_found(argument, matches, "matches this pattern")
     return Expansion(inputs=inputs, skipped=skipped)
+
+
+def media_duration(path: str) -> float | None:
+    """The length of a local audio or video file in seconds, or ``None`` when unknown.
+
+    Read from the container's header with PyAV, which comes with the engine
+    extra; without it (a CLI that only talks to a remote API) the length is
+    left to the transcript.
+    """
+    try:
+        import av  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return None
+    try:
+        with av.open(path, mode="r") as container:
+            if container.duration is not None:
+                return float(container.duration / av.time_base)
+            for stream in container.streams.audio:
+                if stream.duration is not None and stream.time_base is not None:
+                    return float(stream.duration * stream.time_base)
+    except (av.FFmpegError, OSError, ValueError):
+        pass
+    return None
