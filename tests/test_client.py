@@ -14,7 +14,7 @@ import anyio.lowlevel
 import pytest
 
 import audio_highlights as ah
-from fakeserver import FAILED_JOB_ERROR, Fault, serve_fake
+from fakeserver import FAILED_JOB_ERROR, FakeServer, Fault, serve_fake
 
 pytestmark = pytest.mark.anyio
 
@@ -164,11 +164,31 @@ async def test_job_error_raises_job_failed() -> None:
 async def test_list_follows_pages() -> None:
     async with serve_fake(complete_after=0.0) as server, client_for(server) as client:
         ids = [(await client.submit(f"https://example.com/{i}.mp3")).id for i in range(23)]
-        listed = [t.id async for t in client.list(limit=10)]
+        listed = [t.id async for t in client.list(page_size=10)]
         assert listed == ids[::-1]
         assert sum(r.path == "/v2/transcript" and r.method == "GET" for r in server.requests) == 3
-        completed = [t async for t in client.list(status="completed", limit=200)]
+        completed = [t async for t in client.list(status="completed", page_size=200)]
         assert {t.status for t in completed} == {ah.TranscriptStatus.COMPLETED}
+
+
+async def test_list_limit_is_the_total_and_page_size_the_page() -> None:
+    def list_gets(server: FakeServer) -> list[dict[str, str]]:
+        return [r.query for r in server.requests if (r.method, r.path) == ("GET", "/v2/transcript")]
+
+    async with serve_fake(complete_after=0.0) as server, client_for(server) as client:
+        ids = [(await client.submit(f"https://example.com/{i}.mp3")).id for i in range(23)]
+        # limit=2 is two transcripts, in one request of two
+        assert [t.id async for t in client.list(limit=2)] == ids[::-1][:2]
+        assert [q.get("limit") for q in list_gets(server)] == ["2"]
+        server.requests.clear()
+        # more than a page: pages of page_size, and no page past the limit
+        assert [t.id async for t in client.list(limit=15, page_size=10)] == ids[::-1][:15]
+        assert [q.get("limit") for q in list_gets(server)] == ["10", "10"]
+        server.requests.clear()
+        for bad in ({"limit": 0}, {"page_size": 0}, {"page_size": 201}):
+            with pytest.raises(ah.UsageError):
+                client.list(**bad)  # type: ignore[arg-type]
+        assert server.requests == []
 
 
 @pytest.mark.parametrize("style", ["404", "400"])

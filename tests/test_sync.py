@@ -51,7 +51,7 @@ def test_transcribe_get_wait_delete(client: ah.Client, audio: Path) -> None:
 def test_upload_submit_and_list_iterator(client: ah.Client, audio: Path) -> None:
     url = client.upload(audio)
     jobs = [client.submit(url) for _ in range(3)]
-    listed = client.list(limit=2)  # two per page: the iterator follows pages
+    listed = client.list(page_size=2)  # two per page: the iterator follows pages
     ids = {t.id for t in listed}
     assert {j.id for j in jobs} <= ids
     # stopping early closes the underlying async generator

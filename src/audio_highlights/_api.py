@@ -660,14 +660,48 @@ class Requester:
             # sent to a host other than base_url.
             query = dict(parse_qsl(urlsplit(prev_url).query))
 
-    async def transcripts(self, params: Mapping[str, Any]) -> AsyncGenerator[Transcript, None]:
-        """The items of :meth:`pages`, one by one, as (summary) transcripts."""
+    def transcripts(
+        self,
+        params: Mapping[str, Any],
+        *,
+        limit: int | None = None,
+        page_size: int | None = None,
+    ) -> AsyncGenerator[Transcript, None]:
+        """The items of :meth:`pages`, one by one, as (summary) transcripts.
+
+        Args:
+            params: The list's filters.
+            limit: At most this many in all; no page is fetched past them.
+            page_size: Items per page (the ``limit`` query parameter); defaults
+                to ``limit`` (up to 200) when that is set, else the server's.
+
+        Raises:
+            UsageError: ``limit`` is below 1 or ``page_size`` outside 1-200,
+                before any request.
+        """
+        if limit is not None and limit < 1:
+            raise UsageError(f"limit must be at least 1, got {limit!r}")
+        if page_size is not None and not 1 <= page_size <= LIST_PAGE_LIMIT:
+            raise UsageError(f"page_size must be from 1 to {LIST_PAGE_LIMIT}, got {page_size!r}")
+        if page_size is None and limit is not None:
+            page_size = min(limit, LIST_PAGE_LIMIT)
+        query = dict(params) if page_size is None else {**params, "limit": page_size}
+        return self._transcripts(query, limit)
+
+    async def _transcripts(
+        self, params: Mapping[str, Any], limit: int | None
+    ) -> AsyncGenerator[Transcript, None]:
+        left = limit
         pages = self.pages(params)
         try:
             async for items in pages:
                 for item in items:
                     # Freshly decoded, owned by nobody else: no copy needed.
                     yield Transcript._adopt(item)
+                    if left is not None:
+                        left -= 1
+                        if left == 0:
+                            return
         finally:
             await pages.aclose()
 

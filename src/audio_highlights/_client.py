@@ -269,6 +269,7 @@ class AsyncClient(BatchMethods, TranscriptViews):
         *,
         status: TranscriptStatus | str | None = None,
         limit: int | None = None,
+        page_size: int | None = None,
         created_on: str | None = None,
         before_id: str | None = None,
         after_id: str | None = None,
@@ -280,14 +281,19 @@ class AsyncClient(BatchMethods, TranscriptViews):
 
         Args:
             status: Only transcripts with this status.
-            limit: Page size (1-200).
+            limit: At most this many in all (default: every one); no page past them is fetched.
+            page_size: Per request, 1-200 (default: ``limit`` up to 200, else the server's).
             created_on: Only those created on this date (``YYYY-MM-DD``).
             before_id: Only those created before this one.
             after_id: Only those created after this one.
+
+        Raises:
+            UsageError: ``limit`` below 1 or ``page_size`` outside 1-200 (nothing is sent).
         """
-        query = {"status": status and str(status), "limit": limit, "created_on": created_on}
+        query = {"status": status and str(status), "created_on": created_on}
         query.update(before_id=before_id, after_id=after_id)
-        return self._api.transcripts({k: v for k, v in query.items() if v is not None})
+        filters = {k: v for k, v in query.items() if v is not None}
+        return self._api.transcripts(filters, limit=limit, page_size=page_size)
 
     async def wait(
         self,
