@@ -141,6 +141,9 @@ class AsyncClient(BatchMethods, TranscriptViews):
                 t = await client.transcribe("examples/audio/wildfires.mp3")
             ```
 
+        Jobs and uploads last as long as the client, in a temporary directory,
+        unless ``data_dir`` (or ``AUDIO_HIGHLIGHTS_DATA_DIR``) says where to keep them.
+
         Args:
             **engine_options: Passed to :func:`audio_highlights.engine.open_engine`
                 (``data_dir``, ``workers``, ``recognizer``, ...).
@@ -154,7 +157,7 @@ class AsyncClient(BatchMethods, TranscriptViews):
             raise UsageError(
                 'the embedded engine is not installed: pip install "audio-highlights[engine]"'
             ) from exc
-        async with open_engine(**engine_options) as engine:
+        async with open_engine(**{"temporary": None, **engine_options}) as engine:
             client = cls(
                 api_key=engine.settings.api_key,
                 base_url=_EMBEDDED_BASE_URL,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -266,32 +265,24 @@ def command(
             progress.finished(index, None, audio_duration=result.audio_duration)
         writer.add(index, result)
 
-    with contextlib.ExitStack() as stack:
-        if use_embedded:
-            engine_options: dict[str, Any] = {"allow_url_hosts": allow_url_hosts}
-            if workers:
-                engine_options["workers"] = workers
-            if data_dir:
-                engine_options["data_dir"] = data_dir
-            else:
-                # Each run starts empty and leaves nothing behind; only the
-                # speech model is kept, in the lasting cache.
-                from ..engine import EngineSettings
+    if use_embedded:
+        # Without --data-dir each run starts empty and leaves nothing behind
+        # (a temporary store); only the speech model is kept, in the user cache.
+        engine_options: dict[str, Any] = {"allow_url_hosts": allow_url_hosts}
+        if workers:
+            engine_options["workers"] = workers
+        if data_dir:
+            engine_options["data_dir"] = data_dir
 
-                engine_options["model_cache_dir"] = EngineSettings().models_dir
-                engine_options["data_dir"] = stack.enter_context(
-                    tempfile.TemporaryDirectory(prefix="audio-highlights-")
-                )
+        def open_client() -> contextlib.AbstractAsyncContextManager[AsyncClient]:
+            return AsyncClient.embedded(**engine_options)
 
-            def open_client() -> contextlib.AbstractAsyncContextManager[AsyncClient]:
-                return AsyncClient.embedded(**engine_options)
+    else:
 
-        else:
+        def open_client() -> contextlib.AbstractAsyncContextManager[AsyncClient]:
+            return AsyncClient(api_key=key, base_url=url)
 
-            def open_client() -> contextlib.AbstractAsyncContextManager[AsyncClient]:
-                return AsyncClient(api_key=key, base_url=url)
-
-        stack.enter_context(progress)
+    with progress:
         for index, item in enumerate(items):
             if item.problem is not None:
                 kind = "UsageError" if is_url(item.source) else "SourceError"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +19,7 @@ from starlette.types import ASGIApp
 from ._app import build_app
 from ._owners import OwnerLock
 from ._runner import Runner, prepare_language_model, prepare_recognizer
-from ._settings import EngineSettings
+from ._settings import EngineSettings, data_dir_from_environment, default_data_dir
 from ._store import Store
 
 __all__ = ["Engine", "open_engine"]
@@ -54,9 +57,17 @@ def _prepare_dirs(settings: EngineSettings) -> None:
                 path.unlink()
 
 
+def _is_temporary(temporary: bool | None, settings: EngineSettings | None, options: Any) -> bool:
+    if temporary is not None:
+        if temporary and (settings is not None or "data_dir" in options):
+            raise TypeError("temporary=True makes its own data_dir; pass one or the other")
+        return temporary
+    return settings is None and "data_dir" not in options and not data_dir_from_environment()
+
+
 @asynccontextmanager
 async def open_engine(
-    settings: EngineSettings | None = None, **options: Any
+    settings: EngineSettings | None = None, *, temporary: bool | None = False, **options: Any
 ) -> AsyncIterator[Engine]:
     """Start the engine and stop it, with every task it started, on exit.
 
@@ -68,6 +79,13 @@ async def open_engine(
     Args:
         settings: Complete settings; or pass :class:`EngineSettings` fields as
             keyword ``options`` instead.
+        temporary: Keep jobs and uploads in a fresh directory removed on exit,
+            so nothing is left behind and nothing from an earlier run is seen;
+            the speech model is still assembled once into the lasting cache
+            (``model_cache_dir``, default: the default data dir's ``models``).
+            ``None`` decides: temporary unless a data dir is given (``settings``,
+            ``data_dir`` or ``AUDIO_HIGHLIGHTS_DATA_DIR``), as
+            :meth:`AsyncClient.embedded() <audio_highlights.AsyncClient.embedded>` does.
         **options: Fields of :class:`EngineSettings` (``data_dir``, ``workers`` ...).
 
     Yields:
@@ -76,6 +94,19 @@ async def open_engine(
     Raises:
         LanguageModelUnavailable: ``spacy_model`` names no usable spaCy pipeline.
     """
+    if _is_temporary(temporary, settings, options):
+        scratch = await anyio.to_thread.run_sync(
+            functools.partial(tempfile.mkdtemp, prefix="audio-highlights-")
+        )
+        options.setdefault("model_cache_dir", default_data_dir() / "models")
+        try:
+            async with open_engine(data_dir=scratch, **options) as engine:
+                yield engine
+        finally:
+            # Uploads can be large: removed in a thread, and even when cancelled.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(shutil.rmtree, scratch, True)
+        return
     if settings is None:
         settings = EngineSettings(**options)
     elif options:

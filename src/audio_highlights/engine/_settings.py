@@ -10,10 +10,16 @@ from typing import Any
 
 from attrs import field, frozen, validators
 
-__all__ = ["ACCURACIES", "EngineSettings", "default_data_dir"]
+__all__ = ["ACCURACIES", "EngineSettings", "data_dir_from_environment", "default_data_dir"]
 
 _RECOGNIZERS = ("whisper", "pocketsphinx")
 ACCURACIES = ("fast", "accurate")
+
+
+def data_dir_from_environment() -> Path | None:
+    """The data dir ``AUDIO_HIGHLIGHTS_DATA_DIR`` names, if it is set."""
+    explicit = os.environ.get("AUDIO_HIGHLIGHTS_DATA_DIR")
+    return Path(explicit).expanduser() if explicit else None
 
 
 def default_data_dir() -> Path:
@@ -22,9 +28,9 @@ def default_data_dir() -> Path:
     ``AUDIO_HIGHLIGHTS_DATA_DIR`` wins; otherwise ``$XDG_CACHE_HOME/audio-highlights``
     or ``~/.cache/audio-highlights``.
     """
-    explicit = os.environ.get("AUDIO_HIGHLIGHTS_DATA_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
+    explicit = data_dir_from_environment()
+    if explicit is not None:
+        return explicit
     cache = os.environ.get("XDG_CACHE_HOME")
     base = Path(cache).expanduser() if cache else Path.home() / ".cache"
     return base / "audio-highlights"
