@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("pocketsphinx")
 
-import audio_highlights as ah  # noqa: E402
-from audio_highlights.engine import open_engine  # noqa: E402
+import audio_highlights as ah
+from audio_highlights.engine import open_engine
 
 pytestmark = pytest.mark.anyio
 
