@@ -521,7 +521,11 @@ def test_embedded_store_is_temporary_unless_data_dir_is_given(
     notes = tmp_path / "notes.txt"
     notes.write_text("not audio at all\n")
     code, out, err = run(capsys, str(notes), "--jsonl", "--workers", "1")
-    assert code == 1 and json.loads(out)["error"]["type"] == "JobFailedError", err
+    error = json.loads(out)["error"]
+    assert code == 1 and error["type"] == "JobFailedError", err
+    # the reason names no path on the server's side (its data dir, its uploads)
+    assert "not a decodable audio or video file" in error["message"]
+    assert "uploads" not in error["message"] and "/" not in error["message"]
     # nothing of the run is left in the user cache but the speech model
     assert sorted(p.name for p in offline.iterdir()) == ["models"]
     kept = tmp_path / "kept"
@@ -563,23 +567,29 @@ def test_url_input_is_fetched_from_a_host_allowed_on_the_command_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     base, asked = sample_server
-    url = f"{base}/river_cleanup.mp3"
+    url = base.replace("127.0.0.1", "samples.test") + "/river_cleanup.mp3"
     # Without the option the URL is refused up front, saying which option to add.
     code, out, err = run(capsys, url, "--jsonl")
-    assert code == 1 and "--allow-url-host 127.0.0.1" in err
+    assert code == 1 and "--allow-url-host samples.test" in err
     assert json.loads(out)["error"]["type"] == "UsageError" and asked == []
 
-    # Only public addresses pass the engine's guard: stub the check (as if DNS had
-    # answered with a public address) so the loopback sample server can stand in.
-    from audio_highlights.engine import _app, _runner
+    # Only public addresses pass the engine's address policy: DNS is stubbed so
+    # that samples.test is the loopback sample server, and its address counts as public.
+    from audio_highlights.engine import _outbound
 
-    async def allow(url: str, hosts: Any) -> None:
-        assert "127.0.0.1" in hosts
+    real_public = _outbound.is_public_address
 
-    monkeypatch.setattr(_app, "check_fetch_url", allow)
-    monkeypatch.setattr(_runner, "check_fetch_url", allow)
-    monkeypatch.setattr(_runner, "is_public_address", lambda address: address == "127.0.0.1")
-    code, out, err = run(capsys, url, "--allow-url-host", "127.0.0.1", "--jsonl", "--workers", "1")
+    async def resolve(host: str, port: int) -> set[str]:
+        assert host == "samples.test"
+        return {"127.0.0.1"}
+
+    monkeypatch.setattr(_outbound, "_resolve", resolve)
+    monkeypatch.setattr(
+        _outbound, "is_public_address", lambda a: a == "127.0.0.1" or real_public(a)
+    )
+    code, out, err = run(
+        capsys, url, "--allow-url-host", "samples.test", "--jsonl", "--workers", "1"
+    )
     assert code == 0, err
     record = json.loads(out)
     assert record["source"] == url and record["status"] == "completed"

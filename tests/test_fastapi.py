@@ -266,6 +266,7 @@ def test_recipe_answers_undecodable_audio_with_422(recipe_offline: Any) -> None:
     body = r.json()
     assert body["type"] == "JobFailedError" and body["transcript_id"]
     assert "not a decodable audio or video file" in body["detail"]
+    assert "uploads" not in body["detail"] and "/tmp" not in body["detail"]  # no server path
 
 
 def test_recipe_answers_an_empty_upload_with_422(recipe_offline: Any) -> None:
