@@ -170,12 +170,49 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "--jsonl" in out and "serve" in out
 
 
-def test_serve_help_delegates_to_the_engine(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("uvicorn")
-    with pytest.raises(SystemExit) as info:
-        main(["serve", "--help"])
-    assert info.value.code == 0
-    assert "--port" in capsys.readouterr().out
+def test_one_library_one_look_and_serve_is_a_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    import click
+
+    from audio_highlights.cli._main import cli
+
+    code, main_help, _ = run(capsys, "--help")
+    assert code == 0
+    assert main_help.startswith("Usage: audio-highlights [OPTIONS] FILE|DIR|URL|GLOB...")
+    commands = main_help.split("Commands:")[1]
+    assert "serve " in commands and "cache " in commands  # listed, not a footnote
+    code, serve_help, _ = run(capsys, "serve", "--help")
+    assert code == 0
+    assert serve_help.startswith("Usage: audio-highlights serve [OPTIONS]")
+    assert "--port INTEGER RANGE" in serve_help and "[default: 8000" in serve_help
+    # the same formatter: click's options table and defaults in both
+    assert "Options:" in main_help and "Options:" in serve_help
+    assert "[default: 8;" in main_help
+    ctx = click.Context(cli)
+    assert isinstance(cli.get_command(ctx, "serve"), click.Command)
+    assert isinstance(cli.get_command(ctx, "cache"), click.Group)
+    # a typo in a subcommand's option is click's usage error, exit 2
+    code, _, err = run(capsys, "serve", "--prot", "1")
+    assert code == 2 and "No such option '--prot'" in err and "--port" in err
+
+
+def test_serve_without_the_engine_extra_is_a_message_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "numpy", None)  # as if numpy were not installed
+    code, _, err = run(capsys, "serve", "--port", "0")
+    assert code == 2
+    assert 'pip install "audio-highlights[engine]"' in err and "numpy" in err
+    assert "Traceback" not in err
+
+
+def test_cache_info_lists_what_a_data_dir_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "uploads").mkdir()
+    (tmp_path / "uploads" / ("a" * 32)).write_bytes(b"x" * 1234)
+    code, out, _ = run(capsys, "cache", "info", "--data-dir", str(tmp_path))
+    assert code == 0
+    assert "1,234 bytes" in out and str(tmp_path / "uploads") in out
 
 
 def test_missing_extra_is_a_clear_message(

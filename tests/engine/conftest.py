@@ -48,7 +48,8 @@ def start_serve(
         [
             sys.executable,
             "-m",
-            "audio_highlights.engine._serve",
+            "audio_highlights",
+            "serve",
             "--port",
             str(port),
             "--data-dir",

@@ -35,7 +35,7 @@ pytest.importorskip("av")
 pytest.importorskip("pocketsphinx")
 httpx2 = pytest.importorskip("httpx2")
 
-from audio_highlights.engine import EngineSettings, _serve  # noqa: E402
+from audio_highlights.engine import EngineSettings  # noqa: E402
 from audio_highlights.engine import open_engine as _open_engine  # noqa: E402
 
 from .conftest import AUDIO, free_port, start_serve, stop_serve  # noqa: E402
@@ -57,7 +57,9 @@ def open_engine(**options: Any) -> Any:
 
 def serve(data_dir: Path, port: int, *args: str, **popen: Any) -> subprocess.Popen[bytes]:
     """``start_serve`` without the flags this engine does not know (see ``open_engine``)."""
-    known = _serve._parser()._option_string_actions
+    from audio_highlights.cli._serve import serve as command
+
+    known = {opt for param in command.params for opt in param.opts}
     kept: list[str] = []
     for arg in args:
         if arg.startswith("--") and arg not in known:

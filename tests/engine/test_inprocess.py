@@ -18,7 +18,8 @@ pytest.importorskip("av")
 pytest.importorskip("pocketsphinx")
 httpx2 = pytest.importorskip("httpx2")
 
-from audio_highlights.engine import EngineSettings, open_engine, serve_main  # noqa: E402
+from audio_highlights.cli import main  # noqa: E402
+from audio_highlights.engine import EngineSettings, open_engine  # noqa: E402
 
 from .conftest import AUDIO  # noqa: E402
 
@@ -234,7 +235,7 @@ def test_serve_refuses_public_bind_without_key(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("AUDIO_HIGHLIGHTS_API_KEY", raising=False)
-    assert serve_main(["--host", "0.0.0.0"]) == 2
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
     assert "api key" in capsys.readouterr().err.lower()
 
 

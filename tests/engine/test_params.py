@@ -179,12 +179,14 @@ def test_accuracy_setting_and_speech_model_best() -> None:
 
 
 def test_serve_accuracy_option() -> None:
-    from audio_highlights.engine._serve import _parser
+    import click
 
-    assert _parser().parse_args([]).accuracy == "fast"
-    assert _parser().parse_args(["--accuracy", "accurate"]).accuracy == "accurate"
-    with pytest.raises(SystemExit):
-        _parser().parse_args(["--accuracy", "best"])
+    from audio_highlights.cli._serve import serve
+
+    assert serve.make_context("serve", []).params["accuracy"] == "fast"
+    assert serve.make_context("serve", ["--accuracy", "accurate"]).params["accuracy"] == "accurate"
+    with pytest.raises(click.BadParameter):
+        serve.make_context("serve", ["--accuracy", "best"])
 
 
 def test_word_boost_and_keyterms_become_whisper_prompts() -> None:

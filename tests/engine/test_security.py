@@ -15,12 +15,13 @@ pytest.importorskip("starlette")
 pytest.importorskip("pocketsphinx")
 httpx2 = pytest.importorskip("httpx2")
 
+from audio_highlights.cli import main  # noqa: E402
+from audio_highlights.cli._serve import serve  # noqa: E402
 from audio_highlights.engine import (  # noqa: E402
     EngineSettings,
     _app,
     _serve,
     open_engine,
-    serve_main,
 )
 
 BASE = "http://embedded.audio-highlights"
@@ -40,8 +41,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[Any]:
 
 
 def test_binds_loopback_by_default() -> None:
-    args = _serve._parser().parse_args([])
-    assert args.host == "127.0.0.1"
+    assert serve.make_context("serve", []).params["host"] == "127.0.0.1"
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "example.com",
@@ -50,13 +50,13 @@ def test_public_bind_refused_without_key(
     host: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("AUDIO_HIGHLIGHTS_API_KEY", raising=False)
-    assert serve_main(["--host", host]) == 2
+    assert main(["serve", "--host", host]) == 2
     assert "api key" in capsys.readouterr().err.lower()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
 def test_loopback_hosts_count_as_loopback(host: str) -> None:
-    assert _serve._is_loopback(host)
+    assert _serve.is_loopback(host)
 
 
 def test_settings_repr_hides_key(tmp_path: Path) -> None:

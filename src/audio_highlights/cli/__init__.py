@@ -1,11 +1,12 @@
 """The ``audio-highlights`` command.
 
-``audio-highlights FILE|URL|GLOB ...`` prints the highlights of each input;
-``audio-highlights serve ...`` runs the offline engine as an HTTP server;
-``audio-highlights cache info|clear`` shows or clears its data dir.
-Without an API key it uses the embedded engine, in-process. The command needs
-the ``cli`` extra (``pip install "audio-highlights[cli]"``); ``serve`` needs
-only the ``engine`` extra.
+``audio-highlights FILE|DIR|URL|GLOB ...`` prints the highlights of each input
+(the ``transcribe`` command, the default); ``audio-highlights serve`` runs the
+offline engine as an HTTP server; ``audio-highlights cache`` shows or clears
+what the engine keeps on disk. Without an API key the inputs go to the
+embedded engine, in-process. The command needs the ``cli`` extra
+(``pip install "audio-highlights[cli]"``); ``serve`` and ``cache`` need only
+the ``engine`` extra.
 """
 
 from __future__ import annotations
@@ -15,50 +16,49 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-_NEEDS_CLI = (
-    "audio-highlights: the command line needs the 'cli' extra "
-    '(missing module {name!r}): pip install "audio-highlights[cli]"\n'
+_NEEDS = (
+    "audio-highlights: {what} needs the '{extra}' extra "
+    '(missing module {name!r}): pip install "audio-highlights[{extra}]"\n'
 )
-_NEEDS_ENGINE = (
-    "audio-highlights serve: the offline engine needs the 'engine' extra "
-    '(missing module {name!r}): pip install "audio-highlights[engine]"\n'
-)
+# Modules of the cli extra; a missing one of any other module is the engine's.
+_CLI_MODULES = frozenset({"click", "rich"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 all inputs done, 1 some failed, 2 usage error, 130 interrupted.
+        The exit status: 0 all inputs done, 1 some failed, 2 usage error or a
+        missing extra, 130 interrupted.
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["serve"]:
-        try:
-            from ..engine import serve_main
-        except ImportError as exc:
-            sys.stderr.write(_NEEDS_ENGINE.format(name=exc.name))
-            return 2
-        return serve_main(args[1:])
-    if args[:1] == ["cache"]:
-        from ..engine._cache import cache_main
-
-        return cache_main(args[1:])
     try:
-        # click and rich are the cli extra: imported only when the command runs.
+        # click is the cli extra's (the engine's uvicorn brings it too): imported
+        # only when the command runs, and each command only when it is used.
         import click
 
-        from ._command import command
+        from ._main import cli
     except ImportError as exc:
-        sys.stderr.write(_NEEDS_CLI.format(name=exc.name))
+        sys.stderr.write(_NEEDS.format(what="the command line", extra="cli", name=exc.name))
         return 2
     try:
-        code = command.main(args, prog_name="audio-highlights", standalone_mode=False)
+        code = cli.main(args, prog_name="audio-highlights", standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except (click.Abort, KeyboardInterrupt):
         sys.stderr.write("audio-highlights: interrupted\n")
         return 130
+    except ImportError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top in ("", "audio_highlights"):
+            raise  # not a missing extra: a bug of ours
+        if top in _CLI_MODULES:
+            what, extra = "the command line", "cli"
+        else:
+            what, extra = "the offline engine", "engine"
+        sys.stderr.write(_NEEDS.format(what=what, extra=extra, name=exc.name))
+        return 2
     return code if isinstance(code, int) else 0
 
 

@@ -39,8 +39,8 @@ __all__ = ["command", "failure_of"]
 _EPILOG = """\
 Without an API key (ASSEMBLYAI_API_KEY or --api-key) the offline engine runs
 in-process, with a temporary job store unless --data-dir is given
-('audio-highlights cache info|clear' shows or clears a data dir). Run
-'audio-highlights serve --help' to serve the engine over HTTP.
+('audio-highlights cache info|clear' shows or clears a data dir).
+'audio-highlights COMMAND --help' tells about each command.
 
 Exit status: 0 all inputs done, 1 some failed (each reason on stderr), 2 usage.
 """
@@ -127,8 +127,24 @@ async def _run(
                 on_result(runnable[r.index], failure_of(r.error, base_url=base_url))
 
 
+class _Transcribe(click.Command):
+    """The group's default command: its usage and help are the program's."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage("audio-highlights", " ".join(self.collect_usage_pieces(ctx)))
+        formatter.write_usage("audio-highlights", "COMMAND [ARGS]...", prefix="   or: ")
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_options(ctx, formatter)
+        group = ctx.parent.command if ctx.parent is not None else None
+        if isinstance(group, click.Group):
+            group.format_commands(ctx.parent, formatter)  # type: ignore[arg-type]
+
+
 @click.command(
-    name="audio-highlights",
+    name="transcribe",
+    cls=_Transcribe,
+    short_help="The key phrases of each input (the default: 'audio-highlights FILE...').",
     epilog=_EPILOG,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )

@@ -11,29 +11,38 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._cache import EngineRunning, cache_entries, clear_cache
     from ._engine import Engine, open_engine
     from ._keyphrases import extract_highlights
     from ._language import LanguageModelUnavailable
-    from ._serve import serve_main
-    from ._settings import EngineSettings
+    from ._serve import run_server
+    from ._settings import EngineSettings, default_data_dir
 
 __all__ = [
     "Engine",
+    "EngineRunning",
     "EngineSettings",
     "LanguageModelUnavailable",
+    "cache_entries",
+    "clear_cache",
+    "default_data_dir",
     "extract_highlights",
     "open_engine",
-    "serve_main",
+    "run_server",
 ]
 
 # public name -> private module that defines it
 _LAZY = {
     "Engine": "._engine",
+    "EngineRunning": "._cache",
     "EngineSettings": "._settings",
     "LanguageModelUnavailable": "._language",
+    "cache_entries": "._cache",
+    "clear_cache": "._cache",
+    "default_data_dir": "._settings",
     "extract_highlights": "._keyphrases",
     "open_engine": "._engine",
-    "serve_main": "._serve",
+    "run_server": "._serve",
 }
 
 

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _exports
+from ._health import PUBLIC_PATHS, health_routes
 from ._outbound import Refused, check_webhook_header, vet_url
 from ._params import ParamError, check_params
 from ._retention import remove_upload
@@ -126,7 +127,8 @@ class _Auth:
         self._key = api_key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            # Health checks come from load balancers, which hold no key.
             await self.app(scope, receive, send)
             return
         given = b""
@@ -412,6 +414,7 @@ def build_app(settings: EngineSettings, store: Store, runner: Runner) -> ASGIApp
     handled = (_BadRequest, Refused, StoreError, ClientDisconnect, HTTPException, Exception)
     app: ASGIApp = Starlette(
         routes=[
+            *health_routes(settings, store, runner),
             Route("/v2/upload", upload, methods=["POST"]),
             Route("/v2/transcript", create, methods=["POST"]),
             Route("/v2/transcript", listing, methods=["GET"]),

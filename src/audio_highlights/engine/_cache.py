@@ -1,24 +1,20 @@
-"""``audio-highlights cache``: see and clear what the embedded engine keeps on disk.
+"""What the engine keeps on disk, and removing it (``audio-highlights cache info|clear``).
 
-The embedded engine (``AsyncClient.embedded()``, the command line without an API
-key) keeps its job database, uploads and assembled model under the data dir,
-by default ``~/.cache/audio-highlights``. Uploads expire on their own
-(``upload_retention``); transcripts stay until deleted. This command shows the
-size and removes it all, except the model unless ``--all``.
+``audio-highlights serve`` and any run given a data dir keep the job database,
+uploads and assembled model there (by default ``~/.cache/audio-highlights``);
+``AsyncClient.embedded()`` and the command line otherwise use a temporary
+store and leave only the model in the user cache. Uploads expire on their own
+(``upload_retention``); transcripts stay until deleted or cleared here.
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from ._owners import live_owners
-from ._settings import default_data_dir
 
-__all__ = ["cache_main"]
+__all__ = ["EngineRunning", "cache_entries", "clear_cache"]
 
 # What "clear" removes; models/ goes too only with --all (it is slow to rebuild).
 _JOB_DATA = ("engine.sqlite3", "engine.sqlite3-wal", "engine.sqlite3-shm", "uploads", "tmp")
@@ -30,45 +26,36 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="audio-highlights cache",
-        description="Show or clear the embedded engine's data dir (jobs, uploads, model).",
-    )
-    p.add_argument("action", choices=("info", "clear"))
-    p.add_argument("--data-dir", help=f"the data dir (default {default_data_dir()})")
-    p.add_argument("--all", action="store_true", help="clear the assembled model too")
-    return p
+class EngineRunning(RuntimeError):
+    """An engine is running on the data dir: its files are not removed from under it."""
 
 
-def cache_main(argv: Sequence[str] | None = None) -> int:
-    """Run ``audio-highlights cache info|clear`` with ``argv``.
+def cache_entries(data_dir: Path, *, models: bool = True) -> list[tuple[Path, int]]:
+    """What the data dir holds, as ``(path, bytes)``.
+
+    The job store, uploads and partial files, and with ``models`` the
+    assembled speech model.
+    """
+    names = [*_JOB_DATA, "models"] if models else list(_JOB_DATA)
+    return [(data_dir / n, _size(data_dir / n)) for n in names if (data_dir / n).exists()]
+
+
+def clear_cache(data_dir: Path, *, models: bool = False) -> int:
+    """Remove the data dir's jobs, transcripts and uploads (and with ``models`` the model).
 
     Returns:
-        0 done; 1 an engine is running on that data dir (nothing removed); 2 usage.
+        The bytes removed.
+
+    Raises:
+        EngineRunning: An engine holds the data dir; nothing was removed.
     """
-    args = _parser().parse_args(argv)
-    data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
-    names = [*_JOB_DATA, "models"] if args.all or args.action == "info" else list(_JOB_DATA)
-    present = [data_dir / n for n in names if (data_dir / n).exists()]
-    total = sum(_size(p) for p in present)
-    if args.action == "info":
-        for path in present:
-            print(f"{_size(path):>14,} bytes  {path}")
-        print(f"{total:>14,} bytes  in all")
-        return 0
     running = live_owners(data_dir)
     if running:
-        print(
-            f"audio-highlights cache: an engine is running on {data_dir} "
-            f"(pid {', '.join(running)}); stop it first",
-            file=sys.stderr,
-        )
-        return 1
-    for path in present:
+        raise EngineRunning(f"an engine is running on {data_dir} (pid {', '.join(running)})")
+    entries = cache_entries(data_dir, models=models)
+    for path, _ in entries:
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink()
-    print(f"removed {total:,} bytes from {data_dir}")
-    return 0
+    return sum(size for _, size in entries)

@@ -129,6 +129,10 @@ class Runner:
         self._tg: anyio.abc.TaskGroup | None = None
         self._running: dict[str, anyio.CancelScope] = {}
         self._complaints: dict[str, float] = {}
+        #: Workers whose models are loaded (``GET /ready`` needs one).
+        self.warm_workers = 0
+        #: Why the last warm-up failed, if one did.
+        self.warm_up_failure: str | None = None
 
     def wake(self) -> None:
         """Tell idle workers that a job was queued."""
@@ -232,6 +236,9 @@ class Runner:
         except (RecognizerUnavailable, WorkerCrashed) as exc:
             # Jobs report it (or recover, for a crash) when they run.
             logger.warning("recognition worker warm-up failed: %s", exc)
+            self.warm_up_failure = str(exc)
+        else:
+            self.warm_workers += 1
 
     async def _process(self, job: Job, process: WorkerProcess) -> None:
         status, result, error = "error", None, None

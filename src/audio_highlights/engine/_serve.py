@@ -1,102 +1,28 @@
-"""``audio-highlights serve``: run the engine as an HTTP server with uvicorn."""
+"""Run the engine as an HTTP server with uvicorn: what ``audio-highlights serve`` starts.
+
+The command itself (its options, its help) is :mod:`audio_highlights.cli`'s.
+"""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
+import importlib
 import ipaddress
 import logging
-import os
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import anyio
 
-from ._settings import ACCURACIES, EngineSettings
+from .. import UsageError
+from ._language import LanguageModelUnavailable
+from ._settings import EngineSettings
 
-__all__ = ["serve_main"]
+if sys.version_info < (3, 11):  # pragma: no cover - anyio brings the backport there
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="audio-highlights serve",
-        description="Serve the offline AssemblyAI-compatible engine over HTTP.",
-    )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
-    p.add_argument("--data-dir", help="directory for jobs, uploads and models")
-    p.add_argument("--workers", type=int, help="recognition worker processes (default: cores)")
-    p.add_argument(
-        "--api-key",
-        default=os.environ.get("AUDIO_HIGHLIGHTS_API_KEY"),
-        help="require 'authorization: KEY' (default: $AUDIO_HIGHLIGHTS_API_KEY)",
-    )
-    p.add_argument("--max-upload-bytes", type=int, help="largest accepted upload")
-    p.add_argument(
-        "--allow-url-host",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="host that audio_url may download from (repeatable)",
-    )
-    p.add_argument(
-        "--webhook-allow-loopback",
-        action="store_true",
-        help="let webhook_url point at this machine (an app on the same host)",
-    )
-    p.add_argument(
-        "--upload-retention",
-        type=_seconds_or_none,
-        default=argparse.SUPPRESS,
-        metavar="SECONDS",
-        help="keep uploads this long (default 86400; 'none': until their transcript is deleted)",
-    )
-    p.add_argument("--max-audio-duration", type=float, metavar="SECONDS", help="default 36000")
-    p.add_argument("--max-job-time", type=float, metavar="SECONDS", help="default 14400")
-    p.add_argument(
-        "--max-connections",
-        type=int,
-        default=1000,
-        help="open connections at most (lowered to fit the open-file limit; default 1000)",
-    )
-    p.add_argument(
-        "--header-timeout",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="close a connection that has not sent a whole request head by then (default 10)",
-    )
-    p.add_argument(
-        "--body-timeout",
-        type=float,
-        metavar="SECONDS",
-        help="answer 408 when a request body stalls this long (default 30)",
-    )
-    p.add_argument("--recognizer", choices=("whisper", "pocketsphinx"), default="whisper")
-    p.add_argument("--model-dir", help="a faster-whisper model directory to use")
-    p.add_argument(
-        "--accuracy",
-        choices=ACCURACIES,
-        default="fast",
-        help="whisper decoding: fast (greedy, default) or accurate (beam search, ~1.4x slower)",
-    )
-    p.add_argument(
-        "--spacy-model",
-        metavar="NAME_OR_DIR",
-        help="spaCy pipeline for key phrases: a model package name or directory "
-        "(default: the bundled en_core_web_sm)",
-    )
-    p.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
-    return p
-
-
-def _seconds_or_none(text: str) -> float | None:
-    if text.lower() in ("none", "forever"):
-        return None
-    return float(text)
+__all__ = ["connection_cap", "is_loopback", "run_server"]
 
 
 # Sockets, the database, worker pipes and model files need descriptors besides
@@ -215,7 +141,8 @@ def _h11() -> Any:
     return h11
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (binding there needs no API key)."""
     if host == "localhost":
         return True
     try:
@@ -224,7 +151,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def _serve(settings: EngineSettings, args: argparse.Namespace, max_connections: int) -> None:
+async def _serve(
+    settings: EngineSettings,
+    host: str,
+    port: int,
+    log_level: str,
+    header_timeout: float,
+    max_connections: int,
+) -> None:
     import uvicorn
 
     from ._engine import open_engine
@@ -232,11 +166,11 @@ async def _serve(settings: EngineSettings, args: argparse.Namespace, max_connect
     async with open_engine(settings) as engine:
         config = uvicorn.Config(
             engine.app,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
+            host=host,
+            port=port,
+            log_level=log_level,
             lifespan="off",
-            http=_protocol(args.header_timeout, max_connections),
+            http=_protocol(header_timeout, max_connections),
             # Requests beyond this many at once get uvicorn's 503.
             limit_concurrency=max_connections,
             timeout_keep_alive=5,
@@ -249,66 +183,65 @@ async def _serve(settings: EngineSettings, args: argparse.Namespace, max_connect
         await server.serve()
 
 
-def serve_main(argv: Sequence[str] | None = None) -> int:
-    """Run ``audio-highlights serve`` with ``argv`` (default ``sys.argv[1:]``).
+# What the server needs from the engine extra, imported before anything starts,
+# so a missing one is named at once rather than as a traceback from a worker.
+_NEEDED = ("numpy", "av", "starlette", "uvicorn", "h11", "pocketsphinx")
 
-    Returns:
-        The exit status: 0 after a clean shutdown, 2 for unusable arguments
-        (including a ``--spacy-model`` that names no usable pipeline).
+
+def run_server(
+    settings: EngineSettings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    max_connections: int = 1000,
+    header_timeout: float = 10.0,
+) -> None:
+    """Serve the engine over HTTP with uvicorn until interrupted: ``audio-highlights serve``.
+
+    Args:
+        settings: The engine's settings.
+        host: Address to bind; beyond loopback only with ``settings.api_key``.
+        port: Port to bind.
+        log_level: uvicorn's log level.
+        max_connections: Open connections at most (lowered to fit the open-file limit).
+        header_timeout: Seconds a connection may take to send a whole request head.
+
+    Raises:
+        ImportError: A module of the engine extra is missing (before anything starts).
+        UsageError: A non-loopback ``host`` without an API key, a limit that is not
+            positive, or a ``spacy_model`` that names no usable pipeline.
     """
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not _is_loopback(args.host) and not args.api_key:
-        print(
-            f"audio-highlights serve: refusing to bind to non-loopback host {args.host!r} "
-            "without an API key; pass --api-key or set AUDIO_HIGHLIGHTS_API_KEY",
-            file=sys.stderr,
+    for name in _NEEDED:
+        importlib.import_module(name)
+    from . import _engine  # noqa: F401 - the server's own modules, checked the same way
+
+    if not is_loopback(host) and not settings.api_key:
+        raise UsageError(
+            f"refusing to bind to non-loopback host {host!r} without an API key; "
+            "pass --api-key or set AUDIO_HIGHLIGHTS_API_KEY"
         )
-        return 2
-    options: dict[str, Any] = {
-        "recognizer": args.recognizer,
-        "accuracy": args.accuracy,
-        "api_key": args.api_key or None,
-        "allow_url_hosts": args.allow_url_host,
-        "webhook_allow_loopback": args.webhook_allow_loopback,
-    }
-    for name in (
-        "data_dir",
-        "workers",
-        "max_upload_bytes",
-        "model_dir",
-        "max_audio_duration",
-        "max_job_time",
-        "body_timeout",
-        "spacy_model",
-    ):
-        value = getattr(args, name)
-        if value is not None:
-            options[name] = value
-    if hasattr(args, "upload_retention"):
-        options["upload_retention"] = args.upload_retention
-    if args.max_connections < 1 or args.header_timeout <= 0:
-        print(
-            "audio-highlights serve: --max-connections and --header-timeout must be positive",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        settings = EngineSettings(**options)
-    except (TypeError, ValueError) as exc:
-        print(f"audio-highlights serve: {exc}", file=sys.stderr)
-        return 2
+    if max_connections < 1 or header_timeout <= 0:
+        raise UsageError("--max-connections and --header-timeout must be positive")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    from ._language import LanguageModelUnavailable
-
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            anyio.run(_serve, settings, args, connection_cap(args.max_connections))
+        anyio.run(
+            _serve,
+            settings,
+            host,
+            port,
+            log_level,
+            header_timeout,
+            connection_cap(max_connections),
+        )
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: uvicorn has shut down cleanly
     except LanguageModelUnavailable as exc:
-        print(f"audio-highlights serve: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(serve_main())
+        raise UsageError(str(exc)) from exc  # a --spacy-model the engine cannot use
+    except BaseExceptionGroup as group:
+        # uvicorn re-raises the Ctrl-C it caught once it has shut down, inside
+        # the engine's task group: that is a clean stop too. The event loop is
+        # over, so no cancellation can be swallowed here.
+        rest = group.subgroup(lambda exc: not isinstance(exc, KeyboardInterrupt))
+        if rest is not None:
+            raise rest from None

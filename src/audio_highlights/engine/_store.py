@@ -189,6 +189,19 @@ class Store:
             time.sleep(delay)
         raise AssertionError("unreachable")
 
+    def check_writable(self) -> None:
+        """Take the database's write lock and let it go, as a write would (nothing changes).
+
+        Raises:
+            StoreError: What a write would raise now (busy, full, gone).
+        """
+
+        def run(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+
+        self._call(run)
+
     def close(self) -> None:
         """Close the connection."""
         with self._lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
@@ -121,6 +122,9 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
 
 
 def _serve_forever() -> None:
+    # Ctrl-C reaches the whole process group; the parent shuts down and closes
+    # our stdin, which ends this loop. A traceback per worker helps nobody.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from ._pipeline import WarmUp, run_job, warm_up
 
     replies = os.fdopen(os.dup(1), "wb")
