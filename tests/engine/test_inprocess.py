@@ -404,7 +404,7 @@ def test_serve_refuses_an_unusable_spacy_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["--data-dir", str(tmp_path), "--recognizer", "pocketsphinx"]
-    assert serve_main([*argv, "--spacy-model", "en_core_web_typo"]) == 2
+    assert main(["serve", *argv, "--spacy-model", "en_core_web_typo", "--port", "0"]) == 2
     assert "no spaCy model named 'en_core_web_typo'" in capsys.readouterr().err
 
 
