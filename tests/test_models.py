@@ -122,3 +122,98 @@ def test_any_json_object_parses_and_round_trips(data: dict[str, object]) -> None
         a.rank is None or b.rank is None or a.rank >= b.rank
         for a, b in zip(t.highlights, t.highlights[1:], strict=False)
     )
+
+
+def wildfires_json() -> bytes:
+    spec = json.loads((EXAMPLES / "wildfires_v2_reconstructed_words.json").read_text())
+    body = {
+        "id": "w",
+        "status": "completed",
+        "text": spec["text"],
+        "words": spec["words"],  # each word has an extra "_timing" key
+        "auto_highlights_result": spec["expected_auto_highlights_result"],
+        "utterances": [{"text": "Smoke", "start": 250, "end": 650, "speaker": "A", "words": []}],
+    }
+    return json.dumps(body).encode()
+
+
+def test_words_are_built_on_first_access_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audio_highlights import _models
+
+    built: list[str] = []
+    real_words, real_segments = _models._words, _models._segments
+
+    def words(value: object) -> list[ah.Word]:
+        built.append("words")
+        return real_words(value)
+
+    def segments(value: object) -> list[ah.Segment]:
+        built.append("utterances")
+        return real_segments(value)
+
+    monkeypatch.setattr(_models, "_words", words)
+    monkeypatch.setattr(_models, "_segments", segments)
+    t = ah.Transcript.from_json(wildfires_json())
+    assert t.status is ah.TranscriptStatus.COMPLETED and t.id == "w" and t.text
+    assert len(t.highlights) == 15
+    assert built == []  # highlights, status, text and id never pay for the words
+    first = t.words
+    assert len(first) == 861 and first[0] == ah.Word(text="Smoke", start=250, end=650,
+                                                     confidence=1.0)
+    assert t.words is first  # built once
+    assert t.utterances[0].speaker == "A"
+    assert built[:2] == ["words", "utterances"]  # (then the utterance's own words)
+    calls = len(built)
+    assert t.words is first and len(t.utterances) == 1 and len(built) == calls
+
+
+def test_lazy_words_keep_the_raw_json_and_round_trip() -> None:
+    body = wildfires_json()
+    t = ah.Transcript.from_json(body)
+    # Untouched, unknown per-word keys included, before and after the words are built.
+    assert t.to_dict()["words"] == json.loads(body)["words"]
+    assert len(t.words) == 861
+    assert t.to_dict()["words"] == json.loads(body)["words"]
+    assert t.to_dict()["words"][0]["_timing"] == "exact"
+    again = ah.Transcript.from_dict(t.to_dict())
+    assert again == t and hash(again) == hash(t)
+    assert ah.Transcript.from_json(body) == t  # equal whether or not the words were built
+    different = json.loads(body)
+    different["words"][5]["text"] = "changed"
+    assert ah.Transcript.from_dict(different) != t
+    assert "Word(" not in repr(t) and "_timing" not in repr(t)  # no words in the repr
+
+
+def test_typed_words_given_to_the_constructor_win() -> None:
+    t = ah.Transcript(id="a", status=ah.TranscriptStatus.COMPLETED,
+                      words=[ah.Word(text="hi", start=1, end=2)],
+                      raw={"words": [{"text": "other", "start": 0, "end": 0}]})
+    assert t.words == [ah.Word(text="hi", start=1, end=2)]
+    assert t.to_dict()["words"] == [
+        {"text": "hi", "start": 1, "end": 2, "confidence": None, "speaker": None}
+    ]
+    assert ah.Transcript.from_dict(t.to_dict()) == t
+    assert t != ah.Transcript(id="a", status=ah.TranscriptStatus.COMPLETED)
+    assert t.__eq__("a") is NotImplemented
+
+
+def test_odd_words_take_the_lenient_path() -> None:
+    t = ah.Transcript.from_dict({"id": "a", "status": "completed", "words": [
+        {"text": "a", "start": 1.6, "end": True, "confidence": 1},
+        {"text": 5, "start": None, "end": 3, "speaker": 7},
+        "junk",
+        {"text": "b", "start": 1, "end": 2, "confidence": 0.5, "speaker": "A", "channel": "1"},
+    ]})
+    assert t.words == [
+        ah.Word(text="a", start=2, end=0, confidence=1.0),
+        ah.Word(text="", start=0, end=3),
+        ah.Word(text="b", start=1, end=2, confidence=0.5, speaker="A", channel="1"),
+    ]
+    assert isinstance(t.words[0].confidence, float)
+
+
+def test_from_json_refuses_what_is_not_a_transcript_object() -> None:
+    with pytest.raises(TypeError):
+        ah.Transcript.from_json(b"[1, 2]")
+    with pytest.raises(json.JSONDecodeError):
+        ah.Transcript.from_json("{not json")

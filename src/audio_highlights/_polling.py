@@ -295,7 +295,7 @@ class ListSweeper:
                 if waiter.changed.is_set():
                     waiter.changed = anyio.Event()
                     assert waiter.item is not None
-                    await watch.seen(Transcript.from_dict(waiter.item))
+                    await watch.seen(Transcript._adopt(waiter.item))
                     if watch.status is not None and watch.status.is_terminal:
                         return True
                 # The deadline moves on each time a sweep lists the job.
