@@ -1,21 +1,47 @@
-"""Fan-out benchmark: N concurrent transcriptions against a loopback AssemblyAI-compatible server.
+"""Fan-out benchmark: many transcriptions at hosted-like latency, with real-size transcripts.
 
-The server is ``tests/fakeserver.py`` run in its own process: every job completes
-``--latency`` seconds (default 2) after its submit, uploads are accepted at full
-speed, and it counts the requests it receives. Each client runs in its own
-process too, so its CPU time and peak RSS are its own:
+A fake hosted API (``tests/fakeserver.py``) runs in a process of its own: every
+job completes a set time after its submit (the *latency*: fixed, or drawn per
+job), every ``GET`` of a completed job returns a real-size transcript
+(AssemblyAI's 861-word wildfires response from ``../shared/reference/examples/``,
+about 80 KB, or a 9,000-word one built by repeating its words, about an hour of
+speech), and it counts the requests it receives by kind. Each client runs in a
+process of its own too, so the CPU time and peak RSS it reports are the
+client's alone (the server's work is not in them).
 
-1. ``ours``: ``AsyncClient.transcribe_all`` over distinct 10 KB in-memory sources
-   (on asyncio, and once on Trio);
-2. ``assemblyai``: the official SDK's ``AsyncTranscriber.transcribe_group``;
-3. ``requests``: the seed's sequential recipe (upload, submit, poll every 3 s);
-4. ``bare``: a lower bound, not a client: bare httpx2 that knows the latency and
-   so sends exactly upload, submit and one GET per job, when the job is done.
+Clients:
 
-Run from the repository root with the benchmark venv (it has ``assemblyai``)::
+- ``ours``: ``await client.transcribe_all(sources, concurrency=N)`` with a
+  default ``AsyncClient`` (concurrency is the batch size: the one setting
+  given); variants say what they change;
+- ``assemblyai``: the official SDK's ``AsyncTranscriber.transcribe_group``, at
+  its defaults (``max_concurrency=8``; run on fewer jobs and scaled, since
+  1,000 jobs would take half an hour) and at its best setting;
+- ``bare``: a lower bound, not a client: bare httpx2 that reads each job's
+  completion time from the benchmark server's submit answer, so it sends
+  exactly an upload, a submit and one ``GET`` per job, at the moment the job is
+  done, and checks and parses nothing it does not need.
 
-    .venv-bench/bin/python benchmarks/fanout.py            # prints a markdown table
-    .venv-bench/bin/python benchmarks/fanout.py --jobs 200 --sequential-jobs 5
+Suites (``--suite``):
+
+- ``goals``: 1,000 jobs, 10 s latency, 861-word responses (the issue's goals);
+- ``spread``: 1,000 jobs, latency uniform in 10-45 s; reports how long after
+  the last job completed (server time) each client finished;
+- ``scale``: 1,000 and 10,000 jobs at 10 s, 861- and 9,000-word responses, with
+  ``transcribe_many`` and a caller that keeps only the highlights, and 1,000
+  with ``transcribe_all`` (which keeps every transcript): CPU per job and peak
+  RSS against the batch size and against what the caller keeps.
+
+``--baseline REF`` adds the ``ours`` rows of the suite for the SDK at git
+``REF`` (checked out in a temporary worktree), in the same run.
+
+Needs ``assemblyai`` (and ``trio`` for the Trio row) in the benchmark
+environment only, never as a dependency of the SDK::
+
+    python3 -m venv .venv-bench
+    .venv-bench/bin/python -m pip install -e . assemblyai trio
+    .venv-bench/bin/python benchmarks/fanout.py --suite goals
+    .venv-bench/bin/python benchmarks/fanout.py --suite goals --baseline main~5
 """
 
 from __future__ import annotations
@@ -23,9 +49,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
@@ -37,24 +65,75 @@ KEY = "bench-key"
 SIZE = 10 * 1024
 
 
-def sources(n: int) -> list[bytes]:
+def source(i: int) -> bytes:
     # Distinct contents, so nothing could be deduplicated by hash.
-    return [os.urandom(SIZE - 8) + i.to_bytes(8, "big") for i in range(n)]
+    return os.urandom(SIZE - 8) + i.to_bytes(8, "big")
+
+
+def sources(n: int) -> list[bytes]:
+    return [source(i) for i in range(n)]
 
 
 # --------------------------------------------------------------------------- server
 
 
-def serve(latency: float) -> None:
+def completed_body(words: int) -> dict[str, Any]:
+    """A completed transcript as the hosted API returns it, ``words`` words long."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from parse import wildfires
+
+    return wildfires(words)
+
+
+def serve(latency: str, words: int) -> None:
     import anyio
 
     sys.path.insert(0, str(ROOT / "tests"))
+    import fakeserver
     from fakeserver import FakeServer, serve_fake
 
-    class Stats(FakeServer):
+    low, _, high = latency.partition("-")
+    lo, hi = float(low), float(high or low)
+    rng = random.Random(16)
+    body = completed_body(words)
+    # The body after "id", "status" and "audio_url", encoded once: every GET of
+    # a completed job then costs the server a concatenation, not a dumps.
+    rest = json.dumps({k: v for k, v in body.items() if k not in ("id", "status", "audio_url")})
+
+    class Encoded(dict):  # type: ignore[type-arg]
+        raw = b""
+
+    real_respond_json = fakeserver._respond_json
+
+    async def respond_json(conn: Any, stream: Any, status: int, payload: Any, **kw: Any) -> None:
+        if isinstance(payload, Encoded):
+            await fakeserver._respond(conn, stream, status, payload.raw, **kw)
+        else:
+            await real_respond_json(conn, stream, status, payload, **kw)
+
+    fakeserver._respond_json = respond_json
+
+    class Hosted(FakeServer):
         cpu_mark = 0.0
 
-        def _route(self, method: str, path: str, *args: Any) -> tuple[int, dict[str, Any]]:
+        def _create(self, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
+            status, payload = super()._create(headers, raw)
+            job = self.jobs.get(payload.get("id", ""))
+            if job is not None:
+                job.complete_after = rng.uniform(lo, hi) if hi > lo else lo
+                # Read by the lower bound only.
+                payload["bench_completes_at"] = job.created + job.complete_after
+            return status, payload
+
+        def transcript_json(self, job: Any, status: str | None = None) -> dict[str, Any]:
+            if (status or job.status) != "completed" or job.deleted:
+                return super().transcript_json(job, status)
+            head = {"id": job.id, "status": "completed", "audio_url": job.request["audio_url"]}
+            out = Encoded(head)
+            out.raw = (json.dumps(head)[:-1] + ", " + rest[1:]).encode()
+            return out
+
+        def _route(self, method: str, path: str, *args: Any) -> tuple[int, dict[str, Any] | str]:
             if path == "/_stats":
                 kinds: Counter[str] = Counter()
                 for r in self.requests:
@@ -67,13 +146,18 @@ def serve(latency: float) -> None:
                     else:
                         kinds["get"] += 1
                 usage = resource.getrusage(resource.RUSAGE_SELF)
-                cpu = usage.ru_utime + usage.ru_stime - self.cpu_mark
-                return 200, {"requests": dict(kinds), "jobs": self.created_jobs, "cpu": cpu}
+                done = [j.created + j.complete_after for j in self.jobs.values()]
+                return 200, {
+                    "requests": dict(kinds),
+                    "jobs": self.created_jobs,
+                    "cpu": usage.ru_utime + usage.ru_stime - self.cpu_mark,
+                    "last_completed": max(done, default=0.0),
+                }
             if path == "/_reset":
                 self.requests.clear()
                 self.uploads.clear()
                 self.jobs.clear()
-                self.idempotency.clear()
+                self.idempotency_keys.clear()
                 self.created_jobs = 0
                 usage = resource.getrusage(resource.RUSAGE_SELF)
                 self.cpu_mark = usage.ru_utime + usage.ru_stime
@@ -81,12 +165,8 @@ def serve(latency: float) -> None:
             return super()._route(method, path, *args)
 
     async def main() -> None:
-        import fakeserver
-
-        # serve_fake builds a FakeServer; make it build ours.
-        fakeserver.FakeServer = Stats  # type: ignore[misc]
-        async with serve_fake(complete_after=latency, processing_after=0.0) as server:
-            # A failed job is one whose URL says "fail"; our upload URLs never do.
+        fakeserver.FakeServer = Hosted  # type: ignore[misc]  # serve_fake builds ours
+        async with serve_fake(complete_after=lo, processing_after=0.0) as server:
             print(server.base_url, flush=True)
             await anyio.sleep_forever()
 
@@ -94,7 +174,7 @@ def serve(latency: float) -> None:
 
 
 def call(base_url: str, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(base_url + path, timeout=30) as resp:
+    with urllib.request.urlopen(base_url + path, timeout=60) as resp:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
@@ -108,7 +188,13 @@ def measure(fn: Any) -> dict[str, Any]:
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall": wall, "cpu": cpu, "rss_mb": after.ru_maxrss / 1024, **(extra or {})}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "rss_mb": after.ru_maxrss / 1024,
+        "end": time.monotonic(),
+        **(extra or {}),
+    }
 
 
 def run_ours(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
@@ -116,22 +202,34 @@ def run_ours(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
 
     import audio_highlights as ah
 
-    data = sources(jobs)
-    poll = opts.get("poll")
-    polling = ah.PollSettings(**poll) if poll else None
+    # Made as the batch pulls them, so that 10,000 sources do not weigh on the RSS.
+    data = (source(i) for i in range(jobs))
+    batch: dict[str, Any] = {"concurrency": jobs, **opts.get("batch", {})}
 
-    async def main() -> dict[str, Any]:
-        async with ah.AsyncClient(api_key=KEY, base_url=base_url, **opts.get("client", {})) as c:
-            results = await c.transcribe_all(
-                data,
-                concurrency=opts.get("concurrency", jobs),
-                polling=polling,
-                list_polling=opts.get("list", False),
-            )
-        failed = sum(1 for r in results if not r.ok)
-        return {"failed": failed}
+    async def keep_all() -> dict[str, Any]:
+        async with ah.AsyncClient(api_key=KEY, base_url=base_url) as client:
+            results = await client.transcribe_all(data, **batch)
+            phrases = sum(len(r.transcript.highlights) for r in results if r.transcript)
+        return {"failed": sum(1 for r in results if not r.ok), "phrases": phrases}
 
-    return measure(lambda: anyio.run(main, backend=opts.get("backend", "asyncio")))
+    async def keep_highlights() -> dict[str, Any]:
+        kept: list[list[Any]] = []
+        failed = 0
+        async with (
+            ah.AsyncClient(api_key=KEY, base_url=base_url) as client,
+            client.transcribe_many(data, **batch) as results,
+        ):
+            async for r in results:
+                if r.transcript is None:
+                    failed += 1
+                else:
+                    kept.append(r.transcript.highlights)
+        return {"failed": failed, "phrases": sum(map(len, kept))}
+
+    main = keep_highlights if opts.get("keep") == "highlights" else keep_all
+    out = measure(lambda: anyio.run(main, backend=opts.get("backend", "asyncio")))
+    out["sdk"] = str(Path(ah.__file__).parent)
+    return out
 
 
 def run_assemblyai(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
@@ -141,60 +239,26 @@ def run_assemblyai(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, 
 
     aai.settings.base_url = base_url
     aai.settings.api_key = KEY
-    aai.settings.polling_interval = opts.get("interval", 3.0)
     data = sources(jobs)
     config = aai.TranscriptionConfig(auto_highlights=True)
+    extra = {"max_concurrency": opts["concurrency"]} if "concurrency" in opts else {}
 
     async def main() -> dict[str, Any]:
         async with aai.AsyncTranscriber(config=config) as t:
-            done, failures = await t.transcribe_group(
-                data, return_failures=True, max_concurrency=opts.get("concurrency", jobs)
-            )
+            done, failures = await t.transcribe_group(data, return_failures=True, **extra)
         failed = len(failures) + sum(1 for x in done if x.status != "completed")
         return {"failed": failed}
 
     return measure(lambda: asyncio.run(main()))
 
 
-def run_requests(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
-    import requests
-
-    data = sources(jobs)
-    headers = {"authorization": KEY}
-
-    def main() -> dict[str, Any]:
-        failed = 0
-        for blob in data:
-            url = requests.post(f"{base_url}/v2/upload", headers=headers, data=blob).json()
-            job = requests.post(
-                f"{base_url}/v2/transcript",
-                headers=headers,
-                json={"audio_url": url["upload_url"], "auto_highlights": True},
-            ).json()
-            while True:
-                t = requests.get(f"{base_url}/v2/transcript/{job['id']}", headers=headers).json()
-                if t["status"] in ("completed", "error"):
-                    failed += t["status"] == "error"
-                    break
-                time.sleep(3)
-        return {"failed": failed}
-
-    return measure(main)
-
-
 def run_bare(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
-    """A lower bound, not a usable client: bare httpx2 with an oracle's schedule.
-
-    It knows the server's latency, so it sends exactly one GET per job, at the
-    moment the job completes, and does no checking, retrying or parsing beyond
-    what it needs. No client that uses httpx2 on this machine can finish sooner.
-    """
+    """A lower bound, not a usable client: bare httpx2 with an oracle's schedule."""
     import anyio
     import httpx2
 
     data = sources(jobs)
-    latency = opts["latency"]
-    conns = opts.get("connections", 8)
+    conns = 8
 
     async def main() -> dict[str, Any]:
         limits = httpx2.Limits(max_connections=conns, max_keepalive_connections=conns)
@@ -209,8 +273,8 @@ def run_bare(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
                     url = (await c.post("/v2/upload", content=blob)).json()["upload_url"]
                     body = {"audio_url": url, "auto_highlights": True}
                     job = (await c.post("/v2/transcript", json=body)).json()
-                due = anyio.current_time() + latency
-                await anyio.sleep_until(due)
+                # The server's monotonic clock is this machine's.
+                await anyio.sleep(max(0.0, job["bench_completes_at"] - time.monotonic()))
                 async with gate:
                     t = (await c.get(f"/v2/transcript/{job['id']}")).json()
                 failed += t["status"] != "completed"
@@ -223,130 +287,173 @@ def run_bare(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
     return measure(lambda: anyio.run(main))
 
 
-RUNNERS = {
-    "ours": run_ours,
-    "assemblyai": run_assemblyai,
-    "requests": run_requests,
-    "bare": run_bare,
-}
+RUNNERS = {"ours": run_ours, "assemblyai": run_assemblyai, "bare": run_bare}
 
 
 # --------------------------------------------------------------------------- driver
 
 
-def one(base_url: str, kind: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
-    call(base_url, "/_reset")
-    cmd = [sys.executable, __file__, "client", kind, base_url, str(jobs), json.dumps(opts)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900)
+class Server:
+    """The fake hosted API in a process of its own."""
+
+    def __init__(self, latency: str, words: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "serve", latency, str(words)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+        self.latency, self.words = latency, words
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def one(
+    server: Server, kind: str, jobs: int, opts: dict[str, Any], pythonpath: str | None = None
+) -> dict[str, Any]:
+    call(server.base_url, "/_reset")
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    cmd = [sys.executable, __file__, "client", kind, server.base_url, str(jobs), json.dumps(opts)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=3600, env=env)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    stats = call(base_url, "/_stats")
-    result["requests"] = stats["requests"]
-    result["server_cpu"] = stats["cpu"]
-    result["jobs"] = jobs
+    stats = call(server.base_url, "/_stats")
+    result.update(
+        requests=stats["requests"],
+        server_cpu=stats["cpu"],
+        jobs=jobs,
+        lag=result["end"] - stats["last_completed"],
+    )
     return result
 
 
-def row(label: str, r: dict[str, Any], latency: float, scale_to: int | None = None) -> str:
+HEADER = (
+    "| client | jobs | words | wall s | x floor | after last job s | client CPU ms/job "
+    "| peak RSS MB | requests/job (upload/submit/get/list) | failed |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+)
+
+
+def row(label: str, r: dict[str, Any], floor: float, words: int, scale_to: int | None) -> str:
     total = sum(r["requests"].values())
     per_job = total / r["jobs"]
     split = "/".join(str(r["requests"].get(k, 0)) for k in ("upload", "submit", "get", "list"))
-    wall, note = r["wall"], ""
+    wall, lag, note = r["wall"], f"{r['lag']:.2f}", ""
     if scale_to and scale_to != r["jobs"]:
-        wall = wall * scale_to / r["jobs"]
-        note = f" (measured {r['wall']:.1f} s for {r['jobs']}, x{scale_to // r['jobs']})"
+        factor = scale_to / r["jobs"]
+        wall *= factor
+        lag = "-"
+        note = f" (scaled: {r['wall']:.1f} s for {r['jobs']} jobs, x{factor:g})"
     return (
-        f"| {label} | {r['jobs']} | {wall:.2f}{note} | {wall / latency:.2f}x | {r['cpu']:.2f} | "
-        f"{r['server_cpu']:.2f} | "
+        f"| {label} | {scale_to or r['jobs']:,} | {words:,} | {wall:.2f}{note} | "
+        f"{wall / floor:.2f}x | {lag} | {r['cpu'] / r['jobs'] * 1000:.2f} | "
         f"{r['rss_mb']:.0f} | {per_job:.2f} ({split}) | {r['failed']} |"
     )
 
 
+# (label, kind, jobs, opts, scale_to); ``jobs`` None: the suite's batch size.
+Scenario = tuple[str, str, int | None, dict[str, Any], int | None]
+
+
+def suites(n: int) -> dict[str, list[tuple[str, int, list[Scenario]]]]:
+    ours = "audio-highlights, transcribe_all"
+    aai = "assemblyai 1.8.2 transcribe_group"
+    default_jobs = max(8, n // 25)
+    head_to_head: list[Scenario] = [
+        (f"{ours} (defaults: list polling)", "ours", None, {}, None),
+        (f"{ours}, Trio", "ours", None, {"backend": "trio"}, None),
+        (
+            f"{ours}, list_polling=False (per-job polls)",
+            "ours",
+            None,
+            {"batch": {"list_polling": False}},
+            None,
+        ),
+        (
+            "lower bound: bare httpx2, 8 connections, one GET at each job's completion",
+            "bare",
+            None,
+            {},
+            None,
+        ),
+        (f"{aai}, defaults (max_concurrency=8)", "assemblyai", default_jobs, {}, n),
+        (f"{aai}, max_concurrency=250", "assemblyai", None, {"concurrency": 250}, None),
+        (f"{aai}, max_concurrency=1000", "assemblyai", None, {"concurrency": 1000}, None),
+    ]
+    highlights = {"keep": "highlights"}
+    many = "audio-highlights, transcribe_many keeping highlights only"
+    scale: list[Scenario] = [
+        (many, "ours", 1000, highlights, None),
+        (many, "ours", 10000, highlights, None),
+        (f"{ours} (keeps every transcript)", "ours", 1000, {}, None),
+    ]
+    return {
+        "goals": [("10", 861, head_to_head)],
+        "spread": [("10-45", 861, head_to_head)],
+        "scale": [("10", 861, scale), ("10", 9000, scale)],
+    }
+
+
+def baseline_tree(ref: str, tmp: str) -> Path:
+    tree = Path(tmp) / "baseline"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref],
+        check=True,
+        capture_output=True,
+    )
+    return tree
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--sequential-jobs", type=int, default=20)
-    parser.add_argument("--latency", type=float, default=2.0)
-    parser.add_argument("--only", nargs="*", help="labels of the scenarios to run")
+    parser.add_argument("--suite", choices=("goals", "spread", "scale"), default="goals")
+    parser.add_argument("--jobs", type=int, default=1000, help="batch size of goals/spread")
+    parser.add_argument("--only", nargs="*", help="run only rows whose label has one of these")
+    parser.add_argument("--baseline", metavar="REF", help="also run our rows with the SDK at REF")
     args = parser.parse_args()
 
-    server = subprocess.Popen(
-        [sys.executable, __file__, "serve", str(args.latency)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        base_url = server.stdout.readline().strip()
-        n = args.jobs
-        aai = "assemblyai 1.8.2 AsyncTranscriber.transcribe_group"
-        scenarios: list[tuple[str, str, int, dict[str, Any]]] = [
-            ("audio-highlights, per-job polls (default PollSettings)", "ours", n, {}),
-            ("audio-highlights, list_polling=True (sweeps from 0.5 s)", "ours", n, {"list": 1}),
-            (
-                "audio-highlights, list_polling=True, PollSettings(initial=0.25)",
-                "ours",
-                n,
-                {"list": 1, "poll": {"initial": 0.25}},
-            ),
-            (
-                "audio-highlights on Trio, list_polling=True, PollSettings(initial=0.25)",
-                "ours",
-                n,
-                {"list": 1, "poll": {"initial": 0.25}, "backend": "trio"},
-            ),
-            (
-                "lower bound: bare httpx2, 8 connections, one GET per job at exactly +latency",
-                "bare",
-                n,
-                {"latency": args.latency},
-            ),
-            (
-                f"{aai}, polling_interval=3.0, max_concurrency=100",
-                "assemblyai",
-                n,
-                {"interval": 3.0, "concurrency": 100},
-            ),
-            (
-                f"{aai}, polling_interval=2.0, max_concurrency=250",
-                "assemblyai",
-                n,
-                {"interval": 2.0, "concurrency": 250},
-            ),
-            (
-                f"{aai}, polling_interval=1.0, max_concurrency=250",
-                "assemblyai",
-                n,
-                {"interval": 1.0, "concurrency": 250},
-            ),
-            (
-                f"{aai}, polling_interval=0.25, max_concurrency=100",
-                "assemblyai",
-                n,
-                {"interval": 0.25, "concurrency": 100},
-            ),
-            ("requests, sequential, poll every 3 s", "requests", args.sequential_jobs, {}),
-        ]
-        lines = [
-            f"Floor: every job completes {args.latency:g} s after its submit; "
-            f"{n} jobs of {SIZE // 1024} KB distinct in-memory sources.",
-            "",
-            "| client | jobs | wall s | x floor | client CPU s | server CPU s | peak RSS MB "
-            "| requests/job (upload/submit/get/list) | failed |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for label, kind, jobs, opts in scenarios:
-            if args.only and not any(o in label for o in args.only):
-                continue
-            r = one(base_url, kind, jobs, opts)
-            print(f"{label}: {json.dumps(r)}", file=sys.stderr, flush=True)
-            lines.append(row(label, r, args.latency, scale_to=n if kind == "requests" else None))
-        print("\n".join(lines))
-    finally:
-        server.terminate()
-        server.wait()
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = baseline_tree(args.baseline, tmp) if args.baseline else None
+        try:
+            for latency, words, scenarios in suites(args.jobs)[args.suite]:
+                server = Server(latency, words)
+                floor = float(latency.partition("-")[2] or latency)
+                print(
+                    f"\nLatency {latency} s after submit; every completed GET returns a "
+                    f"{words:,}-word transcript; floor {floor:g} s; "
+                    f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+                    f"load {os.getloadavg()[0]:.2f}\n"
+                )
+                print(HEADER, flush=True)
+                try:
+                    for label, kind, jobs, opts, scale_to in scenarios:
+                        if args.only and not any(o in label for o in args.only):
+                            continue
+                        runs = [(label, None)]
+                        if tree is not None and kind == "ours":
+                            runs.append((f"{label} [{args.baseline}]", str(tree / "src")))
+                        for shown, path in runs:
+                            r = one(server, kind, jobs or args.jobs, opts, path)
+                            print(f"{shown}: {json.dumps(r)}", file=sys.stderr, flush=True)
+                            print(row(shown, r, floor, words, scale_to), flush=True)
+                finally:
+                    server.close()
+        finally:
+            if tree is not None:
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                    check=False,
+                    capture_output=True,
+                )
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
-        serve(float(sys.argv[2]))
+        serve(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] == "client":
         kind, base, jobs, opts = sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5])
         print(json.dumps(RUNNERS[kind](base, jobs, opts)))

@@ -42,8 +42,13 @@ def wildfires(words: int | None = None) -> dict[str, Any]:
     spec = json.loads((EXAMPLES / "wildfires_v2_reconstructed_words.json").read_text())
     api = json.loads((EXAMPLES / "wildfires_v2_apispec.json").read_text())
     base = [
-        {"text": w["text"], "start": w["start"], "end": w["end"],
-         "confidence": float(w.get("confidence") or 0.97), "speaker": w.get("speaker")}
+        {
+            "text": w["text"],
+            "start": w["start"],
+            "end": w["end"],
+            "confidence": float(w.get("confidence") or 0.97),
+            "speaker": w.get("speaker"),
+        }
         for w in spec["words"]
     ]
     out = []
@@ -112,8 +117,14 @@ def measure_one(cls: Any, n: int, repeat: int) -> list[dict[str, Any]]:
             best[case] = min(best[case], timeit.timeit(fn, number=number) / number * 1e6)
     loads = best["json.loads"]
     return [
-        {"words": n, "kb": len(body) / 1024, "case": case, "us": us, "over": us - loads,
-         "per_word": (us - loads) / n}
+        {
+            "words": n,
+            "kb": len(body) / 1024,
+            "case": case,
+            "us": us,
+            "over": us - loads,
+            "per_word": (us - loads) / n,
+        }
         for case, us in best.items()
     ]
 
@@ -122,17 +133,26 @@ def baseline(ref: str, repeat: int) -> list[dict[str, Any]]:
     """The same rows, measured with the SDK of git ``ref`` (a temporary worktree)."""
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "sdk"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref],
+            check=True,
+            capture_output=True,
+        )
         try:
-            code = (f"import sys, json; sys.path.insert(0, {str(tree / 'src')!r}); "
-                    f"sys.path.insert(1, {str(ROOT / 'benchmarks')!r}); import parse; "
-                    f"print(json.dumps(parse.measure({repeat})))")
-            out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                                 text=True, cwd=tmp)
+            code = (
+                f"import sys, json; sys.path.insert(0, {str(tree / 'src')!r}); "
+                f"sys.path.insert(1, {str(ROOT / 'benchmarks')!r}); import parse; "
+                f"print(json.dumps(parse.measure({repeat})))"
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=tmp
+            )
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                check=True,
+                capture_output=True,
+            )
     rows: list[dict[str, Any]] = json.loads(out.stdout.strip().splitlines()[-1])
     return rows
 
@@ -145,15 +165,18 @@ def main() -> None:
     runs = [("this tree", measure(args.repeat))]
     if args.baseline:
         runs.append((args.baseline, baseline(args.baseline, args.repeat)))
-    print("| SDK | words | body KB | case | µs per call | over json.loads "
-          "| µs per word over loads |")
+    print(
+        "| SDK | words | body KB | case | µs per call | over json.loads | µs per word over loads |"
+    )
     print("|---|---:|---:|---|---:|---:|---:|")
     for label, rows in runs:
         for r in rows:
             per_word = "" if r["case"] == "json.loads" else f"{r['per_word']:.2f}"
             over = "" if r["case"] == "json.loads" else f"{r['over']:,.0f}"
-            print(f"| {label} | {r['words']:,} | {r['kb']:.0f} | {r['case']} | {r['us']:,.0f} "
-                  f"| {over} | {per_word} |")
+            print(
+                f"| {label} | {r['words']:,} | {r['kb']:.0f} | {r['case']} | {r['us']:,.0f} "
+                f"| {over} | {per_word} |"
+            )
 
 
 if __name__ == "__main__":
