@@ -456,3 +456,22 @@ async def test_unreadable_file_fails_before_any_request(
         with pytest.raises(ah.SourceError, match=r"cannot read .*Permission denied"):
             await client.transcribe(path)
         assert server.requests == []
+
+
+def test_clients_share_one_verifying_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a CA store per client cost ~20 ms each; clients share one per CA location."""
+    import ssl
+
+    from audio_highlights._http import tls_verify
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    shared = tls_verify(True)
+    assert isinstance(shared, ssl.SSLContext) and tls_verify(True) is shared
+    assert shared.verify_mode is ssl.CERT_REQUIRED and shared.check_hostname
+    assert tls_verify(False) is False  # what the caller asked for, untouched
+    cafile = ssl.get_default_verify_paths().openssl_cafile
+    if not os.path.isfile(cafile):
+        pytest.skip("no system CA file to point SSL_CERT_FILE at")
+    monkeypatch.setenv("SSL_CERT_FILE", cafile)
+    assert tls_verify(True) is not shared  # the environment's CA file, as httpx2 reads it

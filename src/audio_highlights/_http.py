@@ -8,6 +8,9 @@ instead of ``httpx2.Response`` and the SDK's own exceptions instead of
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import ssl
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Generator, Mapping
 from typing import Any
 
@@ -32,12 +35,32 @@ __all__ = [
     "PinnedSession",
     "RawResponse",
     "asgi_transport",
+    "tls_verify",
 ]
 
 #: What callers may hand in as ``http_client=``.
 AsyncHTTPClient = httpx2.AsyncClient
 #: What callers may hand in as ``transport=``.
 AsyncBaseTransport = httpx2.AsyncBaseTransport
+
+
+@functools.lru_cache(maxsize=8)
+def _verifying_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    # Loading the CA store takes ~20 ms, more than the rest of a client's set-up:
+    # clients (and the blocking Client's, and a test suite's hundreds) share one
+    # context per CA location; an SSLContext is safe to share.
+    return httpx2.create_ssl_context()
+
+
+def tls_verify(verify: bool | str) -> ssl.SSLContext | bool | str:
+    """What a pool gets as ``verify=``: the shared verifying context for ``True``.
+
+    The context follows ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` as httpx2 does,
+    read when each client is made.
+    """
+    if verify is not True:
+        return verify
+    return _verifying_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
 class KeyAuth(httpx2.Auth):
@@ -139,7 +162,7 @@ class HTTPSession:
                     max_connections=max_connections,
                     max_keepalive_connections=max_connections,
                 ),
-                verify=verify,
+                verify=tls_verify(verify),
                 transport=transport,
                 follow_redirects=False,
             )
