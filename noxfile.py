@@ -22,7 +22,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def quick(session: nox.Session) -> None:
-    """The quick selection: everything not marked ``slow``, on two processes (under a minute)."""
+    """The quick selection: everything not marked ``slow``, on two processes (under a minute).
+
+    Each async test runs on one backend here (asyncio or Trio, by a hash of its id);
+    ``nox -s tests`` runs everything, on both.
+    """
     session.install("-e", ".[engine,cli,fastapi,test]")
     session.run("python", "-m", "pytest", "-q", "-m", "not slow", "-n", "2", *session.posargs)
 

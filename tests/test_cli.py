@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -26,6 +27,24 @@ pytest.importorskip("click")
 pytest.importorskip("rich")
 
 KEY = "cli-secret-key-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def quick_client_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command's clients poll and retry on a test's time scale (same logic, shorter waits).
+
+    With the defaults a first poll comes after 0.5 s and a dead port is retried nine
+    times, for about half a minute.
+    """
+    from audio_highlights import _client
+
+    monkeypatch.setattr(
+        _client,
+        "PollSettings",
+        functools.partial(ah.PollSettings, initial=0.02, multiplier=1.5, max_interval=0.1),
+    )
+    quick_retry = functools.partial(ah.RetrySettings, initial=0.01, max_backoff=0.02)
+    monkeypatch.setattr(_client, "RetrySettings", quick_retry)
 
 
 @pytest.fixture

@@ -53,7 +53,15 @@ CALLS: dict[str, Callable[[ah.AsyncClient], Awaitable[Any]]] = {
 }
 
 
-@pytest.mark.parametrize("name", list(CALLS))
+# Each case waits out a real deadline: the quick selection keeps one small and one
+# streamed request; the others share their code path (the request deadline).
+@pytest.mark.parametrize(
+    "name",
+    [
+        n if n in ("get", "upload-streamed") else pytest.param(n, marks=pytest.mark.slow)
+        for n in CALLS
+    ],
+)
 async def test_trickling_body_is_a_timeout(server: FakeServer, name: str) -> None:
     """Headers, then one byte a second: the read timeout never fires, the request deadline does."""
     server.faults = [Fault(kind="trickle", seconds=0.2, times=100)]
@@ -93,6 +101,11 @@ async def test_huge_declared_body_is_refused_before_reading(server: FakeServer) 
     assert "3,221,225,472 bytes" in str(error)
 
 
+# The seconds form in the quick selection; the date and millisecond forms are parsed
+# by the same function (test_transport_faults.py covers its parsing without waiting).
+FORMS = [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
+
+
 def retry_after_forms() -> list[dict[str, str]]:
     later = datetime.now(timezone.utc) + timedelta(days=11)
     return [
@@ -102,7 +115,7 @@ def retry_after_forms() -> list[dict[str, str]]:
     ]
 
 
-@pytest.mark.parametrize("form", range(3))
+@pytest.mark.parametrize("form", FORMS)
 async def test_huge_retry_after_on_polls_ends_at_the_wait_deadline(
     server: FakeServer, form: int
 ) -> None:
@@ -118,7 +131,7 @@ async def test_huge_retry_after_on_polls_ends_at_the_wait_deadline(
     assert isinstance(error.__cause__, (ah.RateLimitError, ah.APITimeoutError))
 
 
-@pytest.mark.parametrize("form", range(3))
+@pytest.mark.parametrize("form", FORMS)
 async def test_huge_retry_after_without_a_deadline_is_capped(
     server: FakeServer, form: int
 ) -> None:

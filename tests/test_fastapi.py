@@ -247,17 +247,35 @@ def test_router_is_an_api_router() -> None:
 # ---------------------------------------------------------------- the SDK's errors as answers
 
 
-@pytest.fixture
-def recipe_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The recipe app under FastAPI's test client, on the embedded engine (nothing configured)."""
+@pytest.fixture(scope="module")
+def recipe_offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The recipe app under FastAPI's test client, on the embedded engine (nothing configured).
+
+    One app (one engine, its models loaded once) serves every test of this module.
+    """
     pytest.importorskip("faster_whisper")
     from fastapi.testclient import TestClient
 
-    monkeypatch.delenv("ASSEMBLYAI_API_KEY", raising=False)
-    monkeypatch.delenv("ASSEMBLYAI_BASE_URL", raising=False)
-    monkeypatch.setenv("AUDIO_HIGHLIGHTS_DATA_DIR", str(tmp_path / "engine"))
-    with TestClient(load_recipe().app) as client:
-        yield client
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("ASSEMBLYAI_API_KEY", raising=False)
+        mp.delenv("ASSEMBLYAI_BASE_URL", raising=False)
+        mp.setenv("AUDIO_HIGHLIGHTS_DATA_DIR", str(tmp_path_factory.mktemp("engine")))
+        with TestClient(load_recipe().app) as client:
+            yield client
+
+
+def test_recipe_returns_the_highlights_of_real_speech(recipe_offline: Any) -> None:
+    """The recipe end to end on the offline engine: real recognition of a five-second clip."""
+    clip = (ROOT / "examples" / "audio" / "river_cleanup.mp3").read_bytes()[:30_000]
+    r = recipe_offline.post("/highlights", files={"file": ("river.mp3", clip)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["id"] and 4 < body["audio_duration"] < 6
+    texts = [h["text"].lower() for h in body["highlights"]]
+    assert any("plastic" in t or "river" in t for t in texts), texts
+    # The transcript it made is there to fetch again.
+    again = recipe_offline.get(f"/transcripts/{body['id']}/highlights")
+    assert again.status_code == 200 and again.json()["highlights"] == body["highlights"]
 
 
 def test_recipe_answers_undecodable_audio_with_422(recipe_offline: Any) -> None:

@@ -121,6 +121,8 @@ def test_highlight_rules_hold(items: list[tuple[str, str, int, int]], max_result
         assert spans == sorted(spans) and len(spans) == len(set(spans))
 
 
+# Three extractions per example; test_keyphrases.py's test_deterministic is the quick twin.
+@pytest.mark.slow
 @SETTINGS
 @given(st.lists(_word, min_size=1, max_size=120), st.integers(1, 10_000_000))
 def test_deterministic_and_shift_invariant(

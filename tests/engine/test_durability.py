@@ -2,9 +2,11 @@
 data dir: every job it had accepted (returned an id for) completes, a partial upload is
 never served, and SQLite stays consistent.
 
-The fast test does one crash; the ``chaos`` one crashes the engine five times at random
-moments while an SDK client keeps submitting. Both run the real ``serve`` process with the
-pocketsphinx recognizer (quick, and always installed with the engine extra).
+The first test kills a process holding the job store in the middle of its writes (the
+quick selection's case, no server); the ``slow`` one crashes a real ``serve`` once; the
+``chaos`` one crashes the engine five times at random moments while an SDK client keeps
+submitting. The servers use the pocketsphinx recognizer (quick, and always installed with
+the engine extra).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +35,60 @@ httpx2 = pytest.importorskip("httpx2")
 
 from .conftest import AUDIO, free_port, start_serve  # noqa: E402
 
-pytestmark = pytest.mark.slow
 AUDIO_BYTES = (AUDIO / "river_cleanup.mp3").read_bytes()
+
+
+# Creates jobs and claims one under its own owner lock, then kills itself with SIGKILL
+# in the middle of a stream of further writes (no close, no unlock, no atexit).
+_CRASHING_ENGINE = """
+import os, signal, sys
+from pathlib import Path
+from audio_highlights.engine._owners import OwnerLock
+from audio_highlights.engine._store import Store
+
+data_dir = Path(sys.argv[1])
+store = Store(data_dir / "engine.sqlite3")
+lock = OwnerLock(data_dir)
+for i in range(3):
+    store.create(f"job-{i}", "u", {"n": i}, None)
+assert store.claim_next(lock.id).id == "job-0"
+print(lock.id, flush=True)
+for i in range(3, 10_000):
+    store.create(f"job-{i}", "u", {"n": i}, None)
+    if i == 50:
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_store_killed_mid_write_keeps_every_accepted_job(tmp_path: Path) -> None:
+    from audio_highlights.engine._owners import OwnerLock
+    from audio_highlights.engine._store import Store
+
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_CRASHING_ENGINE), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    dead_owner = proc.stdout.strip()
+    db = sqlite3.connect(str(tmp_path / "engine.sqlite3"))
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        rows = dict(db.execute("SELECT id, status FROM jobs").fetchall())
+    finally:
+        db.close()
+    # Every create that returned is there (job-0 .. job-50); the one cut short is not half-made.
+    assert {f"job-{i}" for i in range(51)} <= set(rows) <= {f"job-{i}" for i in range(52)}
+    assert rows["job-0"] == "processing"
+    store, mine = Store(tmp_path / "engine.sqlite3"), OwnerLock(tmp_path)
+    try:
+        assert not mine.is_alive(dead_owner)  # the killed engine's lock went with it
+        assert store.requeue_orphans(mine.is_alive) == 1
+        assert store.claim_next(mine.id).id == "job-0"  # its job runs again, first
+    finally:
+        mine.close()
+        store.close()
 
 
 def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -109,6 +165,7 @@ def check_consistent(data_dir: Path, upload_sizes: set[int]) -> None:
     assert all(f.name.endswith(".part") for f in (data_dir / "tmp").iterdir())
 
 
+@pytest.mark.slow
 def test_kill_9_while_uploading_queued_and_processing(tmp_path: Path) -> None:
     port = free_port()
     proc = start(tmp_path, port)
@@ -136,6 +193,7 @@ def test_kill_9_while_uploading_queued_and_processing(tmp_path: Path) -> None:
     check_consistent(tmp_path, {len(AUDIO_BYTES)})
 
 
+@pytest.mark.slow
 @pytest.mark.chaos
 def test_repeated_kill_9_under_sdk_load(tmp_path: Path) -> None:
     """Five crashes at random moments while a client uploads and submits; nothing is lost."""

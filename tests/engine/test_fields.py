@@ -1,12 +1,14 @@
 """Every everyday request field, against the real engine (``serve``, whisper) on short clips.
 
 All jobs are submitted at once by one module fixture and awaited together, so
-the engine's worker never idles between tests; each test then checks one field.
+the engine's worker never idles between tests; each test then checks one field. Those
+are ``slow``; the quick selection checks that the engine accepts every job's fields.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ httpx2 = pytest.importorskip("httpx2")
 from .conftest import AUDIO, Server  # noqa: E402
 from .test_http import upload, wait  # noqa: E402
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
 
 RIVER = "river_cleanup.mp3"  # "...river banks on Saturday morning. The river cleanup collected..."
 PRINTER = "printer.mp3"  # "Um, the printer broke again. Uh, this damn thing is a piece of shit."
@@ -57,6 +59,26 @@ JOBS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+@pytest.mark.anyio
+async def test_every_job_of_this_module_is_accepted_at_submit(tmp_path: Path) -> None:
+    """Each field set below passes the engine's checks (so the slow tests cannot fail on a 400)."""
+    from audio_highlights.engine import open_engine
+
+    async with (
+        open_engine(data_dir=tmp_path, workers=1, recognizer="pocketsphinx") as engine,
+        httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=engine.app), base_url="http://engine", timeout=30
+        ) as c,
+    ):
+        url = (await c.post("/v2/upload", content=b"audio bytes")).json()["upload_url"]
+        for key, (_, fields) in JOBS.items():
+            r = await c.post("/v2/transcript", json={"audio_url": url, **fields})
+            assert r.status_code == 200, (key, r.text)
+            assert r.json()["status"] == "queued"
+            expected = ["auto_higlights"] if key == "plain" else []
+            assert (r.json()["ignored_fields"] or []) == expected, (key, r.json())
+
+
 @pytest.fixture(scope="module")
 def client(server: Server) -> Iterator[Any]:
     with httpx2.Client(base_url=server.url, timeout=60) as c:
@@ -84,6 +106,7 @@ def completed(jobs: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
     return body
 
 
+@slow
 def test_speech_models_named_and_speaker_fields_kept(jobs: dict[str, dict[str, Any]]) -> None:
     body = completed(jobs, "plain")
     assert body["speech_models"] == ["universal-3-pro", "universal-2"]
@@ -92,6 +115,7 @@ def test_speech_models_named_and_speaker_fields_kept(jobs: dict[str, dict[str, A
     assert body["speakers_expected"] == 2
 
 
+@slow
 def test_unknown_fields_are_listed(jobs: dict[str, dict[str, Any]]) -> None:
     assert jobs["submitted:plain"]["ignored_fields"] == ["auto_higlights"]
     assert jobs["submitted:plain"]["_headers"]["x-ignored-fields"] == "auto_higlights"
@@ -99,6 +123,7 @@ def test_unknown_fields_are_listed(jobs: dict[str, dict[str, Any]]) -> None:
     assert completed(jobs, "plain")["auto_highlights_result"] is None
 
 
+@slow
 def test_word_boost(jobs: dict[str, dict[str, Any]]) -> None:
     # whisper-base hears "river clea" here unless it is told the term.
     assert "river clea " in completed(jobs, "plain")["text"]
@@ -108,12 +133,14 @@ def test_word_boost(jobs: dict[str, dict[str, Any]]) -> None:
     assert body["boost_param"] == "high"
 
 
+@slow
 def test_keyterms_prompt(jobs: dict[str, dict[str, Any]]) -> None:
     body = completed(jobs, "keyterms")
     assert "river cleanup" in body["text"]
     assert body["keyterms_prompt"] == ["river cleanup"]
 
 
+@slow
 def test_format_text_false_spells_numbers(jobs: dict[str, dict[str, Any]]) -> None:
     body = completed(jobs, "formatting")
     assert "200" in completed(jobs, "plain")["text"]
@@ -122,6 +149,7 @@ def test_format_text_false_spells_numbers(jobs: dict[str, dict[str, Any]]) -> No
     assert body["format_text"] is False
 
 
+@slow
 def test_punctuate_false(jobs: dict[str, dict[str, Any]]) -> None:
     assert "." in completed(jobs, "plain")["text"]
     body = completed(jobs, "formatting")
@@ -129,6 +157,7 @@ def test_punctuate_false(jobs: dict[str, dict[str, Any]]) -> None:
     assert body["punctuate"] is False
 
 
+@slow
 def test_custom_spelling(jobs: dict[str, dict[str, Any]]) -> None:
     body = completed(jobs, "formatting")
     # applied last, so the replacement keeps its case in lowercased text
@@ -136,6 +165,7 @@ def test_custom_spelling(jobs: dict[str, dict[str, Any]]) -> None:
     assert body["custom_spelling"] == [{"from": ["saturday"], "to": "Caturday"}]
 
 
+@slow
 def test_audio_start_from_and_end_at(
     jobs: dict[str, dict[str, Any]], references: dict[str, Any]
 ) -> None:
@@ -152,12 +182,14 @@ def test_audio_start_from_and_end_at(
     assert body["audio_duration"] == round(references[RIVER]["duration_s"])
 
 
+@slow
 def test_audio_start_from_past_the_end(jobs: dict[str, dict[str, Any]]) -> None:
     body = jobs["past_the_end"]
     assert body["status"] == "error"
     assert body["error"].startswith("audio_start_from 60000 is past the end of the audio (")
 
 
+@slow
 def test_speech_threshold(jobs: dict[str, dict[str, Any]]) -> None:
     body = jobs["too_little_speech"]
     assert body["status"] == "error"
@@ -166,6 +198,7 @@ def test_speech_threshold(jobs: dict[str, dict[str, Any]]) -> None:
     assert body["error"].endswith("is below the requested speech threshold value 0.99")
 
 
+@slow
 def test_filter_profanity(jobs: dict[str, dict[str, Any]]) -> None:
     body = completed(jobs, "profanity")
     assert "piece of s***." in body["text"]
@@ -174,6 +207,7 @@ def test_filter_profanity(jobs: dict[str, dict[str, Any]]) -> None:
     assert body["filter_profanity"] is True
 
 
+@slow
 def test_disfluencies(jobs: dict[str, dict[str, Any]]) -> None:
     kept = completed(jobs, "disfluencies")["text"].lower()
     assert "um" in kept.split(", ")[0]
@@ -182,6 +216,7 @@ def test_disfluencies(jobs: dict[str, dict[str, Any]]) -> None:
     assert dropped.startswith("The printer broke again. This")
 
 
+@slow
 def test_language_detection(jobs: dict[str, dict[str, Any]]) -> None:
     body = completed(jobs, "detected")
     assert body["language_detection"] is True
@@ -190,6 +225,7 @@ def test_language_detection(jobs: dict[str, dict[str, Any]]) -> None:
     assert "economía" in body["text"]
 
 
+@slow
 def test_key_phrases_omitted_for_another_detected_language(
     jobs: dict[str, dict[str, Any]],
 ) -> None:
@@ -199,6 +235,7 @@ def test_key_phrases_omitted_for_another_detected_language(
     assert any("auto_highlights" in w for w in body["warnings"])
 
 
+@slow
 def test_language_code(jobs: dict[str, dict[str, Any]]) -> None:
     body = completed(jobs, "spanish")
     assert body["language_code"] == "es"
@@ -206,6 +243,7 @@ def test_language_code(jobs: dict[str, dict[str, Any]]) -> None:
     assert "Hoy vamos a hablar" in body["text"]
 
 
+@slow
 def test_language_confidence_threshold(jobs: dict[str, dict[str, Any]]) -> None:
     body = jobs["unsure"]
     assert body["status"] == "error"

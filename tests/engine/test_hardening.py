@@ -2,7 +2,9 @@
 or a deleted database never take the server down or lose its data.
 
 Each ``test_N_...`` is the numbered case of the issue. Traffic goes to 127.0.0.1 only; an
-address the policy refuses is refused at submit, so nothing is ever sent to it.
+address the policy refuses is refused at submit, so nothing is ever sent to it. The cases
+that run recognition jobs are marked ``slow``; the quick selection keeps those that check
+the refusals, the store and the limits without transcribing.
 """
 
 from __future__ import annotations
@@ -206,6 +208,7 @@ def test_1_a_bad_webhook_field_is_a_400_and_the_server_lives(tmp_path: Path) -> 
         stop_serve(proc)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_1_a_webhook_that_raises_is_recorded_not_fatal(
     engine: Any, monkeypatch: pytest.MonkeyPatch
@@ -350,6 +353,7 @@ async def test_5_non_public_webhooks_are_refused_at_submit(tmp_path: Path) -> No
                 assert "webhook_url" in r.json()["error"]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_5_loopback_webhooks_need_the_opt_in(tmp_path: Path, engine: Any) -> None:
     with webhook_receiver() as (hook_url, received):
@@ -375,6 +379,7 @@ async def test_5_loopback_webhooks_need_the_opt_in(tmp_path: Path, engine: Any) 
         assert received[0][1] == {"transcript_id": tid, "status": "completed"}
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_5_a_webhook_host_rebound_to_loopback_is_not_called(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -497,6 +502,7 @@ def stored_row(data_dir: Path, tid: str) -> dict[str, Any]:
         db.close()
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_7_delete_removes_the_audio_and_the_secrets(engine: Any) -> None:
     data_dir = engine.settings.data_dir
@@ -520,6 +526,7 @@ async def test_7_delete_removes_the_audio_and_the_secrets(engine: Any) -> None:
         assert r.status_code == 400 and "no such upload" in r.json()["error"]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_7_delete_cancels_queued_and_processing_jobs(engine: Any) -> None:
     async with client_for(engine.app) as c:
@@ -620,6 +627,7 @@ SMALL_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_9_small_ones(engine: Any) -> None:
     async with client_for(engine.app) as c:
@@ -735,6 +743,7 @@ async def job_error(c: Any, data: bytes, **extra: Any) -> dict[str, Any]:
     return await wait_done(c, r.json()["id"])
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_3_concat_lists_and_playlists_are_refused(engine: Any) -> None:
     """Before: an ffconcat list naming an upload 20,000 times decoded 62 h of audio."""
@@ -752,6 +761,7 @@ async def test_3_concat_lists_and_playlists_are_refused(engine: Any) -> None:
         assert received == []  # the playlist's URL was never fetched
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_3_audio_over_the_duration_limit_ends_in_error(tmp_path: Path) -> None:
     """From the metadata (a FLAC declaring 24 h), and while decoding (a header that lies)."""
@@ -770,6 +780,7 @@ async def test_3_audio_over_the_duration_limit_ends_in_error(tmp_path: Path) -> 
         assert ok["status"] == "completed", ok["error"]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_3_a_job_past_its_time_limit_ends_in_error(tmp_path: Path) -> None:
     async with (
@@ -799,6 +810,7 @@ def test_3_audio_reaches_the_recogniser_in_bounded_chunks(tmp_path: Path) -> Non
     assert len(whole) == 31 * 16000
 
 
+@pytest.mark.slow
 def test_3_words_of_later_chunks_keep_their_place_in_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

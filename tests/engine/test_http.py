@@ -19,9 +19,31 @@ httpx2 = pytest.importorskip("httpx2")
 
 from audio_highlights import Transcript, TranscriptStatus  # noqa: E402
 
-from .conftest import AUDIO, Server  # noqa: E402
+from .conftest import AUDIO, Server, free_port, start_serve, stop_serve  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# Real recognition (whisper, a ``serve`` process per session): the quick selection keeps
+# only the first test, which starts ``serve`` with the light recognizer.
+slow = pytest.mark.slow
+
+
+def test_serve_as_a_user_starts_it(tmp_path: Any) -> None:
+    """``audio-highlights serve`` answers a load balancer without the key, and the API with it."""
+    port = free_port()
+    proc = start_serve(tmp_path, port, "--recognizer", "pocketsphinx", "--api-key", "serve-key")
+    try:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            health = c.get("/health")
+            assert health.status_code == 200 and health.json()["status"] == "ok"
+            deadline = time.monotonic() + 60
+            while (ready := c.get("/ready")).status_code != 200:
+                assert ready.status_code == 503 and time.monotonic() < deadline, ready.text
+                time.sleep(0.1)
+            assert ready.json()["model"] == "loaded" and ready.json()["store"] == "writable"
+            assert c.get("/v2/transcript").status_code == 401
+            missing = c.get("/v2/transcript/not-an-id", headers={"authorization": "serve-key"})
+            assert missing.status_code == 404 and "error" in missing.json()
+    finally:
+        stop_serve(proc)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +87,7 @@ def wildfires(client: Any) -> dict[str, Any]:
     return wait(client, r.json()["id"])
 
 
+@slow
 def test_job_completes_with_words_and_highlights(
     wildfires: dict[str, Any], references: dict[str, Any]
 ) -> None:
@@ -101,6 +124,7 @@ def test_job_completes_with_words_and_highlights(
         assert len(h.timestamps) == h.count
 
 
+@slow
 def test_sentences_paragraphs_captions_word_search(client: Any, wildfires: dict[str, Any]) -> None:
     tid = wildfires["id"]
     sentences = client.get(f"/v2/transcript/{tid}/sentences").json()
@@ -123,6 +147,7 @@ def test_sentences_paragraphs_captions_word_search(client: Any, wildfires: dict[
     assert client.get(f"/v2/transcript/{tid}/docx").status_code == 404
 
 
+@slow
 def test_list_item_and_paging(client: Any, wildfires: dict[str, Any]) -> None:
     url = upload(client, b"not audio at all")
     ids = [client.post("/v2/transcript", json={"audio_url": url}).json()["id"] for _ in range(3)]
@@ -155,6 +180,7 @@ def test_list_item_and_paging(client: Any, wildfires: dict[str, Any]) -> None:
     assert client.get("/v2/transcript", params={"status": "nope"}).status_code == 400
 
 
+@slow
 def test_undecodable_upload_is_a_job_error(client: Any) -> None:
     url = upload(client, b"\x00\x01 definitely not a media file " * 100)
     body = wait(client, client.post("/v2/transcript", json={"audio_url": url}).json()["id"])
@@ -162,6 +188,7 @@ def test_undecodable_upload_is_a_job_error(client: Any) -> None:
     assert "decod" in body["error"]
 
 
+@slow
 def test_empty_upload_is_a_job_error(client: Any) -> None:
     url = upload(client, b"")
     body = wait(client, client.post("/v2/transcript", json={"audio_url": url}).json()["id"])
@@ -169,6 +196,7 @@ def test_empty_upload_is_a_job_error(client: Any) -> None:
     assert "empty" in body["error"]
 
 
+@slow
 def test_silence_completes_empty(client: Any, silence_wav: Any) -> None:
     url = upload(client, silence_wav.read_bytes())
     body = wait(
@@ -182,6 +210,7 @@ def test_silence_completes_empty(client: Any, silence_wav: Any) -> None:
     assert body["words"] == []
 
 
+@slow
 def test_idempotency_key(client: Any) -> None:
     url = upload(client, (AUDIO / "river_cleanup.mp3").read_bytes())
     headers = {"Idempotency-Key": "key-123"}
@@ -193,6 +222,7 @@ def test_idempotency_key(client: Any) -> None:
     wait(client, third["id"])
 
 
+@slow
 def test_delete(client: Any) -> None:
     url = upload(client, (AUDIO / "river_cleanup.mp3").read_bytes())
     tid = client.post("/v2/transcript", json={"audio_url": url}).json()["id"]
@@ -205,6 +235,7 @@ def test_delete(client: Any) -> None:
     assert again["words"] is None
 
 
+@slow
 @pytest.mark.parametrize(
     "path",
     [
@@ -220,6 +251,7 @@ def test_unknown_id_is_404(client: Any, path: str) -> None:
     assert client.delete(path).status_code == 404
 
 
+@slow
 def test_requests_recipe(server: Server) -> None:
     # AssemblyAI's own "Identify highlights" recipe, unchanged but for the base URL.
     requests = pytest.importorskip("requests")
@@ -249,6 +281,7 @@ def test_requests_recipe(server: Server) -> None:
     assert any("plastic" in h["text"] for h in highlights), highlights
 
 
+@slow
 def test_official_sdk_everyday_config(server: Server) -> None:
     aai = pytest.importorskip("assemblyai")
     aai.settings.base_url = server.url
@@ -272,6 +305,7 @@ def test_official_sdk_everyday_config(server: Server) -> None:
     assert any("plastic" in h.text for h in t.auto_highlights.results)
 
 
+@slow
 def test_official_sdk(server: Server) -> None:
     aai = pytest.importorskip("assemblyai")
     aai.settings.base_url = server.url
@@ -309,6 +343,7 @@ class _Hook(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@slow
 def test_webhook_delivered_with_auth_header(client: Any) -> None:
     hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=hook.serve_forever, daemon=True)
@@ -343,6 +378,7 @@ def test_webhook_delivered_with_auth_header(client: Any) -> None:
         thread.join()
 
 
+@slow
 def test_kill_9_and_restart_finishes_every_job(tmp_path: Any) -> None:
     import os
     import signal

@@ -369,6 +369,7 @@ async def test_dns_rebinding_is_refused_at_connect_time(
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+@pytest.mark.slow  # a job with a second spaCy pipeline loaded in the worker
 @pytest.mark.anyio
 async def test_user_given_spacy_model_reaches_the_worker(tmp_path: Path) -> None:
     from audio_highlights.engine._language import resolve_model_dir

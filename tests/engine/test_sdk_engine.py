@@ -16,8 +16,9 @@ from audio_highlights.cli import main as cli_main
 
 from .conftest import AUDIO, Server
 
+pytestmark = pytest.mark.anyio
 # Real recognition (whisper) end to end: minutes on a small machine.
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+slow = pytest.mark.slow
 SAMPLE = AUDIO / "wildfires.mp3"
 FAST = ah.PollSettings(initial=0.1, multiplier=1.3, max_interval=0.5, timeout=120)
 
@@ -37,6 +38,7 @@ def check_wildfires(t: ah.Transcript) -> None:
     assert ranks == sorted(ranks, reverse=True)
 
 
+@slow
 async def test_sdk_over_http(server: Server) -> None:
     async with ah.AsyncClient(base_url=server.url, polling=FAST) as client:
         sent: list[int] = []
@@ -55,6 +57,7 @@ async def test_sdk_over_http(server: Server) -> None:
             await client.get("0" * 32)
 
 
+@slow
 async def test_views_and_status_callback_against_the_engine(server: Server) -> None:
     statuses: list[ah.TranscriptStatus] = []
     async with ah.AsyncClient(base_url=server.url, polling=FAST) as client:
@@ -80,6 +83,7 @@ async def test_views_and_status_callback_against_the_engine(server: Server) -> N
         assert air.timestamps[0].start == t.words[air.indexes[0]].start
 
 
+@slow
 async def test_sdk_undecodable_upload_is_job_failed(server: Server) -> None:
     async with ah.AsyncClient(base_url=server.url, polling=FAST) as client:
         with pytest.raises(ah.JobFailedError) as info:
@@ -87,18 +91,21 @@ async def test_sdk_undecodable_upload_is_job_failed(server: Server) -> None:
         assert info.value.message
 
 
+@slow
 async def test_sdk_refused_field_is_bad_request(server: Server) -> None:
     async with ah.AsyncClient(base_url=server.url, polling=FAST) as client:
         with pytest.raises(ah.BadRequestError, match="sentiment_analysis"):
             await client.submit("https://example.com/a.mp3", sentiment_analysis=True)
 
 
+@slow
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
 async def test_embedded_client(tmp_path: Path, anyio_backend: str) -> None:
     async with ah.AsyncClient.embedded(data_dir=tmp_path, workers=1) as client:
         check_wildfires(await client.transcribe(SAMPLE))
 
 
+@slow
 def test_cli_main_job_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,6 +121,8 @@ def test_cli_main_job_json(
 def test_cli_reports_failures_with_exit_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = cli_main([str(tmp_path / "missing.mp3"), "--data-dir", str(tmp_path)])
+    code = cli_main([str(tmp_path / "missing.mp3"), "--data-dir", str(tmp_path / "data")])
     assert code == 1
     assert "no such file" in capsys.readouterr().err
+    # Nothing could be transcribed, so no engine was started on the data dir.
+    assert not (tmp_path / "data").exists()
