@@ -27,6 +27,8 @@ pytest.importorskip("click")
 pytest.importorskip("rich")
 
 KEY = "cli-secret-key-0123456789"
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "examples" / "audio"
 
 
 @pytest.fixture(autouse=True)
@@ -327,6 +329,18 @@ def test_glob_skips_files_that_are_not_audio_with_one_line(
     assert "no audio or video file matches" in failed["error"]["message"]
 
 
+def test_the_skip_line_of_docs_cli_md_is_what_the_command_prints(
+    fake: FakeServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    [shown] = re.findall(r'\$ audio-highlights "examples/audio/\*"\n\s*(.+)\n', docs)
+    monkeypatch.chdir(ROOT)
+    code, out, err = run(capsys, "examples/audio/*", "--jsonl")
+    assert code == 0, err
+    assert shown in err.splitlines()
+    assert len(out.splitlines()) == len(fake.uploads) == 5  # the recordings, nothing else
+
+
 def test_file_named_explicitly_is_sent_whatever_its_extension(
     fake: FakeServer, mixed_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -401,6 +415,18 @@ def test_csv_rows_keep_the_input_order_whatever_finishes_first() -> None:
     )
 
 
+def test_csv_has_a_row_for_a_transcript_without_key_phrases() -> None:
+    writer, buf = write_result("csv")
+    silent = ah.Transcript.from_dict({"id": "t-0", "status": "completed", "text": ""})
+    writer.add(0, silent)
+    writer.add(1, completed("t-1"))
+    rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert [(r["transcript_id"], r["phrase"], r["count"]) for r in rows] == [
+        ("t-0", "", ""),
+        ("t-1", "air quality", "2"),
+    ]
+
+
 def test_table_is_printed_when_its_input_finishes_and_its_title_never_wraps() -> None:
     writer, buf = write_result(None, width=60)
     writer.add(1, completed("t-1"))
@@ -409,6 +435,77 @@ def test_table_is_printed_when_its_input_finishes_and_its_title_never_wraps() ->
     assert "air quality" in text
     title = "calls/2024/very-long-directory-name/customer-call-recording-0001.mp3  (01:02)"
     assert title in text.splitlines()
+
+
+def finish_in_order(fake: FakeServer, files: list[Path], *, fail: Path | None = None) -> Any:
+    """A thread that, once every file's job exists, finishes them in ``files`` order.
+
+    Jobs are held (``complete_after`` of an hour) until then, so the order they finish in
+    is the one given, whatever the command's order; ``fail`` ends in a job error.
+    """
+    import threading
+
+    fake.complete_after = 3600
+    digests = {hashlib.sha256(f.read_bytes()).hexdigest(): f for f in files}
+
+    def run() -> None:
+        deadline = time.monotonic() + 30
+        while len(fake.jobs) < len(files) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        by_url = {u.url: digests[u.sha256] for u in fake.uploads}
+        jobs = {by_url[j.request["audio_url"]]: j for j in list(fake.jobs.values())}
+        for f in files:
+            jobs[f].fail = f == fail
+            jobs[f].complete_after = 0
+            time.sleep(0.4)  # the command sees each one finish on its own
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_csv_rows_in_input_order_though_the_first_input_finishes_last(
+    fake: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "first.mp3", tmp_path / "second.mp3"
+    first.write_bytes(b"ID3" + b"first" * 300)
+    second.write_bytes(b"ID3" + b"second" * 300)
+    finish_in_order(fake, [second, first])
+    code, out, err = run(capsys, str(first), str(second), "--csv")
+    assert code == 0, err
+    sources = [Path(r["source"]).name for r in csv.DictReader(io.StringIO(out))]
+    assert list(dict.fromkeys(sources)) == ["first.mp3", "second.mp3"]  # rows grouped, in order
+    # JSON lines, by contrast, come as each input finishes (documented so)
+    fake.jobs.clear()
+    fake.uploads.clear()
+    finish_in_order(fake, [second, first])
+    code, out, _ = run(capsys, str(first), str(second), "--jsonl")
+    assert [Path(json.loads(line)["source"]).name for line in out.splitlines()] == [
+        "second.mp3",
+        "first.mp3",
+    ]
+
+
+def test_failure_reason_on_the_terminal_while_the_others_still_run(
+    fake: FakeServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # live progress drawn on "stderr"
+    slow, bad = tmp_path / "slow.mp3", tmp_path / "bad.mp3"
+    slow.write_bytes(b"ID3" + b"slow" * 300)
+    bad.write_bytes(b"ID3" + b"bad" * 300)
+    finish_in_order(fake, [bad, slow], fail=bad)
+    code, out, err = run(capsys, str(slow), str(bad), "--jsonl")
+    assert code == 1 and len(out.splitlines()) == 2
+    screen_text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err)
+    failed = screen_text.index(f"failed {bad}: JobFailedError: ")
+    # the reason is out before the other input is done, not in a summary at the end
+    assert failed < screen_text.index(f"done   {slow}")
+    assert "1 of 2 inputs failed" in screen_text
+    # while held on the server, the row said so (and JSON lines went to stdout, not here)
+    assert "processing" in screen_text and '"source"' not in err
 
 
 def test_tables_stream_as_each_input_finishes(fake: FakeServer, tmp_path: Path) -> None:
@@ -465,11 +562,11 @@ def test_progress_on_a_terminal_stderr_while_jsonl_goes_to_a_file(
     assert "done" in err and "a.mp3" in err and "\x1b[" in err  # drawn live on the terminal
 
 
-def live_console() -> tuple[Any, io.StringIO]:
+def live_console(width: int = 100) -> tuple[Any, io.StringIO]:
     from rich.console import Console
 
     buf = io.StringIO()
-    return Console(file=buf, force_terminal=True, width=100), buf
+    return Console(file=buf, force_terminal=True, width=width), buf
 
 
 def screen(buf: io.StringIO) -> str:
@@ -528,6 +625,29 @@ def test_live_progress_shows_where_each_input_is() -> None:
     assert "4/4" in screen(buf) and "3 done, 1 failed" in screen(buf)
 
 
+def test_on_a_narrow_terminal_a_long_path_is_cut_at_its_start_and_the_state_shows() -> None:
+    from audio_highlights.cli._progress import LiveProgress
+
+    console, buf = live_console(width=80)
+    long = "calls/2024/very-long-directory-name/customer-call-recording-0001.mp3"
+    with LiveProgress([long, "b.mp3"], console, live=True) as progress:
+        progress.on_event(event(ah.BatchEventKind.SUBMITTED, 0, status=ah.TranscriptStatus.QUEUED))
+        progress.audio_length(0, 125.0)
+        progress.on_event(
+            event(ah.BatchEventKind.STATUS, 0, status=ah.TranscriptStatus.PROCESSING)
+        )
+        progress._progress.refresh()
+        frame = screen(buf).split("\r")[-1]
+        row = next(line for line in frame.splitlines() if "0001.mp3" in line)
+        assert "…" in row and row.split()[1].startswith("…")  # the start of the path gave way
+        assert "-0001.mp3  (02:05): processing" in row
+        assert "all inputs: 0 done, 1 waiting" in frame
+        assert all(len(line) <= 80 for line in frame.splitlines())
+        progress.finished(0, None)
+    # the line saying it is done has the whole path, on one line
+    assert f"done   {long}" in screen(buf)
+
+
 def test_without_a_terminal_only_failures_are_printed_at_once() -> None:
     from rich.console import Console
 
@@ -555,8 +675,6 @@ def test_results_printed_on_a_shared_terminal_step_around_the_live_rows() -> Non
 
 # ---------------------------------------------------------------- the embedded engine
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "examples" / "audio"
 
 
 @pytest.fixture

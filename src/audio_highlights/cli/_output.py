@@ -112,6 +112,9 @@ def _print_table(source: str, result: Transcript, console: Console) -> None:
 def _csv_rows(source: str, result: Transcript | Failure) -> list[tuple[Any, ...]]:
     if isinstance(result, Failure):
         return [(source, "", "", "", "", "", result.type, result.message)]
+    if not result.highlights:
+        # One row all the same: every input is accounted for in the CSV.
+        return [(source, result.id, "", "", "", "", "", "")]
     rows: list[tuple[Any, ...]] = []
     for h in result.highlights:
         times = ";".join(f"{ts.start}-{ts.end}" for ts in h.timestamps)

@@ -43,12 +43,26 @@ _JOB_STATES = {
 }
 
 
+_BAR_WIDTH = 24
+# What a row's other columns take: the spinner, the (overall row's) bar, the elapsed
+# time and one space between each two of the five; the count's width varies.
+_OTHER_COLUMNS = 1 + _BAR_WIDTH + len("0:00:00") + 4
+_LONGEST_STATE = max(len(s) for s in (*_STATES.values(), *_JOB_STATES.values()))
+
+
+def _fit(name: str, room: int) -> str:
+    """``name`` in at most ``room`` characters, cut at the start: the file name stays."""
+    if len(name) <= room:
+        return name
+    return "…" + name[len(name) - room + 1 :]
+
+
 class _Bar(ProgressColumn):
     """A bar only where there is a total to measure against (the overall row)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._bar = BarColumn(bar_width=30)
+        self._bar = BarColumn(bar_width=_BAR_WIDTH)
 
     def render(self, task: Task) -> RenderableType:
         return Text("") if task.total is None else self._bar.render(task)
@@ -210,7 +224,12 @@ class LiveProgress:
     def _describe(self, index: int) -> str:
         length = self._lengths.get(index)
         about = f"  ({mmss(int(length * 1000))})" if length is not None else ""
-        return f"{self._names[index]}{about}: {self._states.get(index, '')}"
+        # A long path is cut at its start, so that the file name, the length and the
+        # state (what the row is for) always show, on a narrow terminal too.
+        count = 2 * len(str(len(self._names))) + 1  # "12/34"
+        room = self._console.width - _OTHER_COLUMNS - count - len(about) - 2 - _LONGEST_STATE
+        name = _fit(self._names[index], max(room, 12))
+        return f"{name}{about}: {self._states.get(index, '')}"
 
     def _summary(self) -> str:
         waiting = len(self._names) - self.done - self.failed - len(self._rows)
