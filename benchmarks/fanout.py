@@ -205,9 +205,10 @@ def run_ours(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
     # Made as the batch pulls them, so that 10,000 sources do not weigh on the RSS.
     data = (source(i) for i in range(jobs))
     batch: dict[str, Any] = {"concurrency": jobs, **opts.get("batch", {})}
+    settings: dict[str, Any] = opts.get("client", {})
 
     async def keep_all() -> dict[str, Any]:
-        async with ah.AsyncClient(api_key=KEY, base_url=base_url) as client:
+        async with ah.AsyncClient(api_key=KEY, base_url=base_url, **settings) as client:
             results = await client.transcribe_all(data, **batch)
             phrases = sum(len(r.transcript.highlights) for r in results if r.transcript)
         return {"failed": sum(1 for r in results if not r.ok), "phrases": phrases}
@@ -216,7 +217,7 @@ def run_ours(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
         kept: list[list[Any]] = []
         failed = 0
         async with (
-            ah.AsyncClient(api_key=KEY, base_url=base_url) as client,
+            ah.AsyncClient(api_key=KEY, base_url=base_url, **settings) as client,
             client.transcribe_many(data, **batch) as results,
         ):
             async for r in results:
@@ -227,6 +228,13 @@ def run_ours(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
         return {"failed": failed, "phrases": sum(map(len, kept))}
 
     main = keep_highlights if opts.get("keep") == "highlights" else keep_all
+    if opts.get("profile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        out = measure(lambda: profiler.runcall(anyio.run, main))
+        profiler.dump_stats(opts["profile"])
+        return out
     out = measure(lambda: anyio.run(main, backend=opts.get("backend", "asyncio")))
     out["sdk"] = str(Path(ah.__file__).parent)
     return out

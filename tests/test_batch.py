@@ -331,7 +331,7 @@ def _list_fault(**kw: Any) -> Fault:
 # Sweeps that see every job (exact request counts) run on a virtual clock: test_timing.py.
 
 
-async def test_list_polling_falls_back_to_per_job_polls_when_the_list_fails() -> None:
+async def test_list_polling_falls_back_to_per_job_polls_when_the_list_is_unusable() -> None:
     polling = ah.PollSettings(initial=0.05, multiplier=1.5, max_interval=0.3, timeout=10)
     async with serve_fake(complete_after=0.2) as server, client_for(server) as client:
         broken_list = _list_fault(status=400, body={"error": "nope"})
@@ -340,7 +340,22 @@ async def test_list_polling_falls_back_to_per_job_polls_when_the_list_fails() ->
             [f"https://example.com/{i}" for i in range(5)], polling=polling, list_polling=True
         )
         assert all(r.ok for r in got)
-        assert broken_list.hits >= 1
+        # One refusal is enough: every job is polled on its own from then on.
+        assert broken_list.hits == 1
+
+
+async def test_list_polling_outlasts_a_failing_list_by_per_job_polls() -> None:
+    # 503s may pass: the list is swept again, and jobs it has not shown for
+    # ``patience`` are polled on their own meanwhile.
+    async with serve_fake(complete_after=0.2) as server, client_for(server) as client:
+        failing_list = _list_fault(status=503, body={"error": "busy"})
+        server.faults.append(failing_list)
+        got = await client.transcribe_all(
+            [f"https://example.com/{i}" for i in range(5)],
+            list_polling=ah.ListPollSettings(patience=0.3),
+        )
+        assert all(r.ok for r in got)
+        assert failing_list.hits >= 2  # swept again after a failure, one attempt each
 
 
 async def test_list_polling_survives_waiters_leaving_during_a_slow_sweep() -> None:
@@ -351,19 +366,35 @@ async def test_list_polling_survives_waiters_leaving_during_a_slow_sweep() -> No
         server.faults.append(slow_list)
         # In waves, so the batch is still running when a stale page comes back.
         got = await client.transcribe_all(
-            [f"https://example.com/{i}" for i in range(12)], concurrency=3, list_polling=True
+            [f"https://example.com/{i}" for i in range(12)],
+            concurrency=3,
+            list_polling=ah.ListPollSettings(patience=0.15),
         )
         assert all(r.ok for r in got)
         assert slow_list.hits >= 1
 
 
-def test_list_sweeps_back_off_for_few_jobs_and_not_for_many() -> None:
+def _sweeper(polling: ah.PollSettings, waiting: int) -> Any:
     from audio_highlights._polling import ListSweeper, _Listed
 
-    poller = ListSweeper(None, ah.PollSettings(initial=0.5, multiplier=1.5, max_interval=10))  # type: ignore[arg-type]
-    poller.waiters["one"] = _Listed(changed=None, last_seen=0.0)  # type: ignore[arg-type]
-    assert poller.interval(0) == 0.5
-    assert poller.interval(3) == pytest.approx(0.5 * 1.5**3)
-    assert poller.interval(50) == 10  # one job: like polling it alone
-    poller.waiters.update({str(i): poller.waiters["one"] for i in range(999)})
-    assert poller.interval(50) == 0.5  # 1,000 jobs: 5 pages a sweep, never slower
+    sweeper = ListSweeper(None, polling)  # type: ignore[arg-type]
+    waiter = _Listed(changed=None, last_seen=0.0)  # type: ignore[arg-type]
+    sweeper.waiters.update({str(i): waiter for i in range(waiting)})
+    return sweeper
+
+
+def test_list_sweeps_are_prompt_for_many_jobs_and_cost_no_more_than_polls_for_few() -> None:
+    default = ah.PollSettings()
+    one, many = _sweeper(default, 1), _sweeper(default, 1000)
+    assert [one.interval(0), one.interval(50)] == [3.0, 10.0]  # one job: as if polled alone
+    assert many.interval(0) == 0.5  # 1,000 jobs: 5 pages a sweep, every 0.5 s
+    assert many.interval(3) == pytest.approx(0.5 * 1.5**3)
+    assert many.interval(50) == 2.0  # and at most every 2 s while none finishes
+    # A client tuned to poll fast sweeps at least as fast.
+    assert _sweeper(ah.PollSettings(initial=0.05, max_interval=0.2), 1000).interval(0) == 0.05
+    for waiting in (1, 2, 3, 10, 50, 199, 200, 201, 1000, 10_000):
+        sweeper = _sweeper(default, waiting)
+        pages = waiting // 200 + 1
+        for idle in range(40):
+            polls_per_second = waiting / min(3.0 * 1.1**idle, 10.0)
+            assert pages / sweeper.interval(idle) <= polls_per_second * (1 + 1e-9)

@@ -204,7 +204,7 @@ async def test_429_on_a_poll_pauses_every_job_of_a_batch() -> None:
         server.faults.append(
             Fault(method="GET", path="/v2/transcript/", status=429, headers={"retry-after": "1"})
         )
-        got = await client.transcribe_all(urls(10), concurrency=10)
+        got = await client.transcribe_all(urls(10), concurrency=10, list_polling=False)
         assert all(r.ok for r in got)
         hit = next(r for r in server.requests if r.method == "GET")
         after = [r.time - hit.time for r in server.requests if r.time > hit.time]
@@ -215,7 +215,7 @@ async def test_429_on_a_poll_pauses_every_job_of_a_batch() -> None:
 async def test_polls_back_off_per_job() -> None:
     polling = ah.PollSettings(initial=0.05, multiplier=2.0, max_interval=1.0, jitter=0.0)
     async with fake_client(complete_after=0.7) as (server, client):
-        await client.transcribe_all(urls(20), polling=polling)
+        await client.transcribe_all(urls(20), polling=polling, list_polling=False)
         polls = [r for r in server.requests if r.method == "GET"]
         # after 0.05, 0.15, 0.35, 0.75 s: 4 polls a job, not 0.7 / 0.05 = 14
         assert len(polls) == 20 * 4
@@ -279,3 +279,155 @@ async def test_list_polling_waits_on_listed_jobs_longer_than_max_interval() -> N
         gets = [r for r in server.requests if r.method == "GET" and r.path != "/v2/transcript"]
         assert len(gets) == 30
         assert server.errors == []
+
+
+# --- hosted-like defaults: list polling for batches, a 3 s-bounded schedule for one job ---
+
+HOSTED = ah.PollSettings()  # the defaults
+
+
+def vary_latency(server: FakeServer, latencies: list[float]) -> list[float]:
+    """Give the n-th job created the n-th latency; returns when each completes (server time)."""
+    create = server._create
+    completes: list[float] = []
+
+    def created(headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        status, payload = create(headers, body)
+        job = server.jobs[payload["id"]]
+        job.complete_after = latencies[len(completes)]
+        completes.append(job.created + job.complete_after)
+        return status, payload
+
+    server._create = created  # type: ignore[method-assign]
+    return completes
+
+
+def by_kind(server: FakeServer) -> dict[str, int]:
+    kinds = {"list": 0, "get": 0, "submit": 0}
+    for r in server.requests:
+        if r.path == "/v2/transcript":
+            kinds["list" if r.method == "GET" else "submit"] += 1
+        elif r.path.startswith("/v2/transcript/"):
+            kinds["get"] += 1
+    return kinds
+
+
+async def test_a_default_batch_watches_the_list_and_fetches_each_job_once() -> None:
+    n = 400
+    async with fake_client(complete_after=10, polling=HOSTED) as (server, client):
+        done_at: list[float] = []
+        async with client.transcribe_many(urls(n), concurrency=n) as results:
+            async for r in results:
+                assert r.ok
+                done_at.append(anyio.current_time())
+        kinds = by_kind(server)
+        assert kinds["get"] == n and kinds["submit"] == n  # no per-job polls
+        assert kinds["list"] <= 0.1 * n  # 3 pages a sweep, a few sweeps
+        last_completed = max(j.created + j.complete_after for j in server.jobs.values())
+        # Seen within one sweep interval (0.5 s while jobs finish).
+        assert max(done_at) - last_completed <= 0.5 + 1e-6
+
+
+async def test_a_default_batch_finishes_soon_after_its_last_job_with_spread_latency() -> None:
+    import random
+
+    n = 300
+    rng = random.Random(7)
+    latencies = [rng.uniform(10, 45) for _ in range(n)]
+    async with fake_client(polling=HOSTED) as (server, client):
+        completes = vary_latency(server, latencies)
+        got = await client.transcribe_all(urls(n), concurrency=n)
+        finished = anyio.current_time()
+        assert all(r.ok for r in got)
+        assert finished - max(completes) <= 2.0
+        kinds = by_kind(server)
+        assert kinds["get"] == n
+        # Fewer list requests than a fifth of what per-job polls would have cost.
+        per_job = sum(polls_of(HOSTED, latency, "high") for latency in latencies)
+        assert kinds["list"] <= per_job / 5
+
+
+async def test_a_batch_whose_jobs_the_list_never_shows_polls_them_after_patience() -> None:
+    # An eventually consistent list that lags for ever: every job falls back.
+    async with fake_client(complete_after=30, polling=HOSTED) as (server, client):
+        server.list_lag = 10_000
+        start = anyio.current_time()
+        got = await client.transcribe_all(urls(20), concurrency=20)
+        assert all(r.ok for r in got)
+        # Patience 10 s, then per-job polls from 10 s: seen within one interval of 30 s.
+        assert anyio.current_time() - start <= 30 + 10 + 0.5
+        assert by_kind(server)["get"] > 20
+
+
+async def test_a_list_that_is_not_there_sends_the_batch_to_per_job_polls_at_once() -> None:
+    async with fake_client(complete_after=12, polling=HOSTED) as (server, client):
+        server.faults.append(
+            Fault(method="GET", path="/v2/transcript", status=404, times=1000,
+                  body={"error": "Not found"})
+        )
+        server.faults[-1].matches = (  # type: ignore[method-assign]
+            lambda method, path: method == "GET" and path == "/v2/transcript"
+        )
+        start = anyio.current_time()
+        got = await client.transcribe_all(urls(10), concurrency=10)
+        assert all(r.ok for r in got)
+        assert by_kind(server)["list"] == 1
+        # Polled on the default schedule from the first sweep on, not after patience.
+        assert anyio.current_time() - start <= 12 + 10
+
+
+async def test_a_batch_keeps_nothing_of_the_items_it_has_handed_out() -> None:
+    import gc
+    import weakref
+
+    async with fake_client(complete_after=1) as (_, client):
+        refs: list[weakref.ref[ah.Transcript]] = []
+        async with client.transcribe_many(urls(60), concurrency=4) as results:
+            async for r in results:
+                assert r.transcript is not None
+                refs.append(weakref.ref(r.transcript))
+                del r
+        gc.collect()
+        assert refs and all(ref() is None for ref in refs[:-1])
+
+
+def polls_of(polling: ah.PollSettings, duration: float, jitter: str) -> int:
+    """GETs one wait() sends for a job of ``duration`` s, from the schedule (the submit's
+    answer is the first look); ``jitter`` picks the extreme of every random draw."""
+    from unittest import mock
+
+    from audio_highlights._polling import PollSchedule
+
+    schedule = PollSchedule(polling, deadline=None)
+    pick = (lambda a, b: a) if jitter == "low" else (lambda a, b: b)
+    t, polls = 0.0, 0
+    with mock.patch("random.uniform", pick):
+        while t < duration:
+            polls += 1
+            t += schedule(mock.Mock(attempt_number=polls))
+    return polls
+
+
+def test_one_wait_never_polls_more_than_a_fixed_3s_poll_on_10_to_45s_jobs() -> None:
+    import math
+
+    for tenths in range(100, 451):
+        duration = tenths / 10
+        fixed = math.ceil(duration / 3)  # GETs at 3, 6, 9, ... s after the submit
+        for jitter in ("low", "high"):
+            assert polls_of(HOSTED, duration, jitter) <= fixed, (duration, jitter)
+    # And it is not simply slow: a 45 s job is polled 9 to 11 times (10 without jitter).
+    assert polls_of(HOSTED, 45, "high") == 9 and polls_of(HOSTED, 45, "low") == 11
+
+
+async def test_one_wait_polls_on_that_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    import math
+    import random
+
+    monkeypatch.setattr(random, "uniform", lambda a, b: a)  # the most polls jitter allows
+    for duration in (10, 12, 21, 33.3, 45):
+        async with fake_client(complete_after=duration, polling=HOSTED) as (server, client):
+            t = await client.transcribe("https://example.com/a.mp3")
+            assert t.status is ah.TranscriptStatus.COMPLETED
+            gets = by_kind(server)["get"]
+            assert gets == polls_of(HOSTED, duration, "low") <= math.ceil(duration / 3)

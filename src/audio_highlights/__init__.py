@@ -53,7 +53,14 @@ from ._options import (
 )
 from ._polling import StatusCallback
 from ._redact import RedactingFilter
-from ._settings import DEFAULT, PollSettings, RetrySettings, Seconds, UseDefault
+from ._settings import (
+    DEFAULT,
+    ListPollSettings,
+    PollSettings,
+    RetrySettings,
+    Seconds,
+    UseDefault,
+)
 from ._sources import ProgressCallback, Source
 from ._sync import Client
 from ._version import __version__
@@ -83,6 +90,7 @@ __all__ = [
     "JobFailedError",
     "JobTimeoutError",
     "LanguageDetectionOptions",
+    "ListPollSettings",
     "NotFoundError",
     "PageDetails",
     "PermissionDeniedError",

@@ -625,12 +625,13 @@ class Requester:
         return transcript
 
     async def pages(
-        self, params: Mapping[str, Any]
+        self, params: Mapping[str, Any], *, retry: RetrySettings | None = None
     ) -> AsyncGenerator[list[Mapping[str, Any]], None]:
         """``GET /v2/transcript`` page after page (newest first), following ``prev_url``.
 
         Yields each page's items; ends at an empty page, a page without
         ``prev_url``, or a ``prev_url`` seen before (a server looping).
+        ``retry`` overrides the retry policy of each page.
 
         Raises:
             APIResponseError: A page has no ``transcripts`` array.
@@ -638,7 +639,7 @@ class Requester:
         seen: set[str] = set()
         query = dict(params)
         while True:
-            reply = await self.send("GET", "/v2/transcript", params=query)
+            reply = await self.send("GET", "/v2/transcript", params=query, retry=retry)
             data = reply.data if isinstance(reply.data, Mapping) else {}
             items = data.get("transcripts")
             if not isinstance(items, list):

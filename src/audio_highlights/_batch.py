@@ -36,7 +36,7 @@ from ._errors import UsageError
 from ._models import Transcript, TranscriptStatus
 from ._options import TranscriptOptions, merge_options
 from ._polling import ListSweeper, Poller, StatusWatch, call_back
-from ._settings import DEFAULT, PollSettings, Seconds, UseDefault
+from ._settings import DEFAULT, ListPollSettings, PollSettings, Seconds, UseDefault
 from ._sources import Source, is_url
 
 __all__ = [
@@ -167,7 +167,7 @@ class BatchOptions:
     status_events: bool = False
     timeout: Seconds | UseDefault | None = DEFAULT
     polling: PollSettings | None = None
-    list_polling: bool = False
+    list_polling: bool | ListPollSettings = True
     options: TranscriptOptions = attrs.Factory(TranscriptOptions)
 
 
@@ -180,9 +180,14 @@ class _Batch:
         # The batch's own limiter, on top of the client's, so a batch can keep
         # fewer uploads in flight than jobs.
         self.upload_limiter = anyio.CapacityLimiter(uploads)
+        sweeps = options.list_polling
         self.sweeper = (
-            ListSweeper(poller, options.polling or poller.settings)
-            if options.list_polling
+            ListSweeper(
+                poller,
+                options.polling or poller.settings,
+                sweeps if isinstance(sweeps, ListPollSettings) else None,
+            )
+            if sweeps
             else None
         )
         self.failure: Exception | None = None
@@ -428,7 +433,7 @@ class BatchMethods:
         status_events: bool = False,
         timeout: Seconds | UseDefault | None = DEFAULT,
         polling: PollSettings | None = None,
-        list_polling: bool = False,
+        list_polling: bool | ListPollSettings = True,
         **fields: Any,
     ) -> contextlib.AbstractAsyncContextManager[BatchResults]:
         """Transcribe many sources concurrently; results arrive as each finishes.
@@ -461,14 +466,15 @@ class BatchMethods:
                 (``UPLOADING``) and when a job's status changes while waiting
                 (``STATUS``, e.g. to ``processing``), for a per-item progress display.
             timeout: Deadline of each item's wait (see :meth:`AsyncClient.wait`).
-            polling: Overrides the client's poll policy for this batch.
-            list_polling: Learn about completions from one shared sweep of the
-                list endpoint instead of polling each job: a job seen finished is
-                fetched once, and one the list has not shown for
-                ``polling.max_interval`` is polled on its own. Sweeps start every
-                ``polling.initial`` seconds and back off while nothing finishes,
-                never costing more requests than per-job polls: far fewer
-                requests, and less lag, for big batches.
+            polling: Overrides the client's poll policy for this batch (for jobs
+                polled on their own, and as a bound on the sweeps' pace).
+            list_polling: How the batch learns that jobs finished. ``True`` (the
+                default): from one shared sweep of the list endpoint, a few
+                requests for a thousand jobs, after which each finished job is
+                fetched once; a :class:`ListPollSettings` tunes the sweeps.
+                Jobs fall back to per-job polling on their own when the list
+                fails them (see :class:`ListPollSettings`). ``False``: poll each
+                job on its own, as :meth:`wait` does.
             **fields: Request fields by name, laid over ``options`` (see :meth:`submit`).
 
         Returns:

@@ -26,8 +26,9 @@ import anyio
 import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if_result
 
-from ._api import LIST_PAGE_LIMIT, Requester, log, transcript_id
+from ._api import LIST_PAGE_LIMIT, NO_RETRY, Requester, log, transcript_id
 from ._errors import (
+    APIStatusError,
     APITimeoutError,
     AudioHighlightsError,
     JobFailedError,
@@ -36,7 +37,7 @@ from ._errors import (
 )
 from ._models import Transcript, TranscriptStatus
 from ._retry import is_transient
-from ._settings import PollSettings, Seconds, UseDefault, grown, to_seconds
+from ._settings import ListPollSettings, PollSettings, Seconds, UseDefault, grown, to_seconds
 
 __all__ = [
     "ListSweeper",
@@ -131,7 +132,10 @@ class PollSchedule:
     def __call__(self, state: RetryCallState) -> float:
         s = self._settings
         base = grown(s.initial, s.multiplier, state.attempt_number - 1, s.max_interval)
-        delay = base * random.uniform(1.0 - s.jitter, 1.0 + s.jitter)
+        # Jitter never makes an interval shorter than the first: so no job of
+        # any length is polled more often than every ``initial`` seconds.
+        floor = min(s.initial, s.max_interval)
+        delay = max(floor, base * random.uniform(1.0 - s.jitter, 1.0 + s.jitter))
         if self.retry_after is not None:
             delay = min(self.retry_after, self._max_retry_after)
             self.retry_after = None
@@ -236,32 +240,48 @@ class _Listed:
     item: Mapping[str, Any] | None = None
 
 
+# Answers to a list request that say it will not work next time either.
+_LIST_UNUSABLE = frozenset({400, 401, 403, 404, 405, 501})
+
+
 class ListSweeper:
     """One task that learns about many jobs' completion from the list endpoint.
 
     Each sweep pages through ``GET /v2/transcript`` (newest first, 200 a page)
     until it has seen every job still waited for, so 1,000 jobs cost about
-    five requests a sweep instead of one poll each. List items carry no words
+    five requests a sweep instead of one poll each. A batch's jobs are the
+    account's newest, so the unfiltered newest-first pages reach them in the
+    fewest requests (a ``status`` filter would need one query per terminal
+    status, and would hide the ``processing`` step). List items carry no words
     or highlights, so a job seen finished is still fetched once.
 
     Args:
         poller: Fetches finished jobs, and waits for those the list loses sight of.
-        settings: The poll policy (sweep intervals, patience, deadlines).
+        settings: The poll policy of jobs polled on their own (and the bounds
+            of the sweeps' pace, see :class:`ListPollSettings`).
+        sweeps: The sweeps' pace and patience.
     """
 
-    def __init__(self, poller: Poller, settings: PollSettings) -> None:
+    def __init__(
+        self, poller: Poller, settings: PollSettings, sweeps: ListPollSettings | None = None
+    ) -> None:
         self.poller = poller
         self.settings = settings
+        self.sweeps = sweeps or ListPollSettings()
         self.waiters: dict[str, _Listed] = {}
         self.wakeup = anyio.Event()
+        #: Set once the list has answered in a way that rules it out for good.
+        self.unusable: Exception | None = None
+        self._gave_up = anyio.Event()
 
     async def wait(
         self, job: Transcript, *, timeout: Seconds | UseDefault | None, watch: StatusWatch
     ) -> Transcript:
         """Wait for a submitted job through the sweeps, then fetch it once.
 
-        A job the list stops showing for ``max_interval`` is polled on its own
-        from then on, with what is left of its deadline.
+        A job the list stops showing for ``patience`` (or every job, once the
+        list proves unusable) is polled on its own from then on, with what is
+        left of its deadline.
 
         Raises:
             JobFailedError: The job ended in error.
@@ -272,7 +292,7 @@ class ListSweeper:
         limit = resolve_timeout(timeout, self.settings)
         start = anyio.current_time()
         with anyio.move_on_after(math.inf if limit is None else limit):
-            await self.finished(job.id, patience=self.settings.max_interval, watch=watch)
+            await self.finished(job.id, patience=self.sweeps.patience, watch=watch)
         left = None if limit is None else max(limit - (anyio.current_time() - start), 0.0)
         return await self.poller.wait(job, timeout=left, polling=self.settings, watch=watch)
 
@@ -281,9 +301,12 @@ class ListSweeper:
 
         Returns ``True`` then, or ``False`` once no sweep has listed the job
         at all for ``patience`` seconds (a failing or hanging list, or a busy
-        account pushing it past the pages a sweep reads). A job that is listed
-        but still running is waited for as long as it takes.
+        account pushing it past the pages a sweep reads), or at once when the
+        list is unusable. A job that is listed but still running is waited
+        for as long as it takes.
         """
+        if self.unusable is not None:
+            return False
         waiter = _Listed(changed=anyio.Event(), last_seen=anyio.current_time())
         waiter.status = watch.status
         self.waiters[tid] = waiter
@@ -292,6 +315,8 @@ class ListSweeper:
             while True:
                 with anyio.move_on_after(waiter.last_seen + patience - anyio.current_time()):
                     await waiter.changed.wait()
+                if self.unusable is not None:
+                    return False
                 if waiter.changed.is_set():
                     waiter.changed = anyio.Event()
                     assert waiter.item is not None
@@ -307,28 +332,34 @@ class ListSweeper:
     def interval(self, idle_sweeps: int) -> float:
         """Seconds until the next sweep, after ``idle_sweeps`` sweeps in a row finished nothing.
 
-        Sweeps back off like one job's polls, up to a cap that keeps their
-        cost at or below polling each waiting job every ``max_interval``: a
-        sweep reads one page per 200 jobs, so with many jobs waiting the cap
-        stays at ``initial`` and a finished job is seen within it.
+        The sweeps' own pace (``interval``, growing to ``max_interval``),
+        slowed so that a sweep (one request per 200 waiting jobs) costs no more
+        than polling each waiting job, and never slower than one job's polls.
         """
-        s = self.settings
+        s, p = self.sweeps, self.settings
         waiting = max(len(self.waiters), 1)
-        pages = waiting // LIST_PAGE_LIMIT + 1
-        cap = min(s.max_interval, max(s.initial, s.max_interval * pages / waiting))
-        return grown(s.initial, s.multiplier, idle_sweeps, cap)
+        requests_per_job = min(1.0, (waiting // LIST_PAGE_LIMIT + 1) / waiting)
+        per_job = grown(p.initial, p.multiplier, idle_sweeps, p.max_interval)
+        own = grown(s.interval, s.multiplier, idle_sweeps, s.max_interval)
+        return min(per_job, max(own, per_job * requests_per_job))
 
     async def run(self) -> None:
-        """Sweep while anyone waits, for ever (cancel it to stop)."""
+        """Sweep while anyone waits, for ever (cancel it to stop), or until the list is unusable."""
         idle_sweeps = 0
-        while True:
+        while self.unusable is None:
             if not self.waiters:
                 self.wakeup = anyio.Event()
                 await self.wakeup.wait()
                 idle_sweeps = 0
-            await anyio.sleep(self.interval(idle_sweeps))
+            await self._pause(idle_sweeps)
             try:
                 finished = await self.sweep()
+            except APIStatusError as exc:
+                if exc.status_code in _LIST_UNUSABLE:
+                    self._give_up(exc)
+                    return
+                log.debug("list sweep failed: %s", exc)
+                finished = 0
             except AudioHighlightsError as exc:
                 # Waiters fall back to polling their job on their own, so a
                 # list that fails for a while only slows them down.
@@ -337,6 +368,24 @@ class ListSweeper:
             # Jobs of a batch tend to finish together: after one, look again soon.
             idle_sweeps = 0 if finished else idle_sweeps + 1
 
+    async def _pause(self, idle_sweeps: int) -> None:
+        # The pace depends on how many wait, and a batch's jobs arrive one by
+        # one: each arrival wakes this to work the pause out again.
+        since = anyio.current_time()
+        while True:
+            left = since + self.interval(idle_sweeps) - anyio.current_time()
+            if left <= 0:
+                return
+            self.wakeup = anyio.Event()
+            with anyio.move_on_after(left):
+                await self.wakeup.wait()
+
+    def _give_up(self, error: Exception) -> None:
+        log.debug("the list cannot serve sweeps (%s): polling each job", error)
+        self.unusable = error
+        for waiter in list(self.waiters.values()):
+            waiter.changed.set()
+
     async def sweep(self) -> int:
         """Read the list once and wake the waiters whose job changed; return how many finished."""
         finished = 0
@@ -344,7 +393,9 @@ class ListSweeper:
         # Our jobs are among the newest; a few extra pages allow for others
         # created by the same account meanwhile.
         budget = len(remaining) // LIST_PAGE_LIMIT + 2
-        pages = self.poller.api.pages({"limit": LIST_PAGE_LIMIT})
+        # One attempt a page: a failed sweep is simply made again at the next
+        # interval, rather than holding every waiter through a retry loop.
+        pages = self.poller.api.pages({"limit": LIST_PAGE_LIMIT}, retry=NO_RETRY)
         try:
             async for items in pages:
                 for item in items:

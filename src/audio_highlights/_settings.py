@@ -13,6 +13,7 @@ from attrs import field, frozen, validators
 
 __all__ = [
     "DEFAULT",
+    "ListPollSettings",
     "PollSettings",
     "RetrySettings",
     "Seconds",
@@ -124,14 +125,23 @@ class PollSettings:
 
     The interval before poll *n* grows as ``initial * multiplier ** (n - 1)``
     up to ``max_interval``, each randomised by ``±jitter`` (a fraction) so many
-    jobs started together do not poll in lockstep. A ``Retry-After`` on a poll
-    response (any status) overrides the interval, capped by the client's
-    ``RetrySettings.max_retry_after`` and by the deadline: no wait sleeps past
-    its deadline, and with no deadline it still polls at least every
-    ``max_retry_after``.
+    jobs started together do not poll in lockstep, but never shorter than
+    ``initial``. With the defaults (3 s, x1.1, at most 10 s) a job is looked at
+    about 3 s after its submit, then at about 6.3 s, 9.9 s, 13.9 s, ... (10 polls
+    for a 45 s job, where a fixed 3 s poll sends 15): never more polls than a
+    fixed 3 s poll, whatever the job's length, for a lag that grows only as the
+    job gets long.
+
+    A ``Retry-After`` on a poll response (any status) overrides the interval,
+    capped by the client's ``RetrySettings.max_retry_after`` and by the
+    deadline: no wait sleeps past its deadline, and with no deadline it still
+    polls at least every ``max_retry_after``.
+
+    Batches watch the list endpoint instead (:class:`ListPollSettings`); these
+    settings then apply to the jobs they poll on their own.
 
     Attributes:
-        initial: First interval, seconds.
+        initial: First interval, and the shortest, seconds.
         multiplier: Growth per poll.
         max_interval: Longest interval, seconds.
         jitter: Relative randomisation of each interval, 0..1.
@@ -139,8 +149,43 @@ class PollSettings:
             for ever.
     """
 
-    initial: float = field(default=0.5, converter=to_seconds, validator=_non_negative)
-    multiplier: float = field(default=1.5, validator=validators.ge(1.0))
+    initial: float = field(default=3.0, converter=to_seconds, validator=_non_negative)
+    multiplier: float = field(default=1.1, validator=validators.ge(1.0))
     max_interval: float = field(default=10.0, converter=to_seconds, validator=_non_negative)
     jitter: float = field(default=0.2, validator=[validators.ge(0.0), validators.le(1.0)])
     timeout: float | None = field(default=3600.0, converter=_opt_seconds)
+
+
+@frozen(kw_only=True)
+class ListPollSettings:
+    """How a batch learns that its jobs finished from the list endpoint (the default).
+
+    One task *sweeps* ``GET /v2/transcript`` (newest first, 200 a page, until
+    every job still waited for has been seen) and wakes each job it sees
+    finished, which is then fetched once. While jobs are finishing, sweeps
+    come every ``interval``; while none finishes, the pause grows by
+    ``multiplier`` up to ``max_interval``. Two bounds keep this cheap and
+    prompt whatever the batch size: a sweep is never later than a per-job poll
+    of the batch's :class:`PollSettings` would be, and sweeps never cost more
+    requests than polling each waiting job on that schedule (a sweep of
+    1,000 jobs is 5 or 6 requests, so it runs every ``interval``; a batch of
+    two jobs sweeps about as often as it would poll them).
+
+    A list that fails is swept again at the next interval (one attempt per
+    page, no retries); one that cannot serve sweeps at all (404, 405, 400, 401,
+    403) sends every job to per-job polling at once, and so does a job that no
+    sweep has listed for ``patience`` seconds (a lagging list, or other
+    transcripts of the account pushing it past the pages a sweep reads).
+
+    Attributes:
+        interval: Pause between sweeps while jobs finish, seconds.
+        multiplier: Growth of the pause per sweep that finished nothing.
+        max_interval: Longest pause between sweeps, seconds.
+        patience: How long a job may go unlisted before it is polled on its
+            own, seconds.
+    """
+
+    interval: float = field(default=0.5, converter=to_seconds, validator=_non_negative)
+    multiplier: float = field(default=1.5, validator=validators.ge(1.0))
+    max_interval: float = field(default=2.0, converter=to_seconds, validator=_non_negative)
+    patience: float = field(default=10.0, converter=to_seconds, validator=_non_negative)
