@@ -228,14 +228,7 @@ def run_ours(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
         return {"failed": failed, "phrases": sum(map(len, kept))}
 
     main = keep_highlights if opts.get("keep") == "highlights" else keep_all
-    if opts.get("profile"):
-        import cProfile
-
-        profiler = cProfile.Profile()
-        out = measure(lambda: profiler.runcall(anyio.run, main))
-        profiler.dump_stats(opts["profile"])
-        return out
-    out = measure(lambda: anyio.run(main, backend=opts.get("backend", "asyncio")))
+    out = profiled(opts, lambda: anyio.run(main, backend=opts.get("backend", "asyncio")))
     out["sdk"] = str(Path(ah.__file__).parent)
     return out
 
@@ -292,7 +285,19 @@ def run_bare(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
                     tg.start_soon(one, blob)
         return {"failed": failed}
 
-    return measure(lambda: anyio.run(main))
+    return profiled(opts, lambda: anyio.run(main))
+
+
+def profiled(opts: dict[str, Any], run: Any) -> dict[str, Any]:
+    """``measure(run)``, under cProfile when ``opts["profile"]`` names a file to write."""
+    if not opts.get("profile"):
+        return measure(run)
+    import cProfile
+
+    profiler = cProfile.Profile()
+    out = measure(lambda: profiler.runcall(run))
+    profiler.dump_stats(opts["profile"])
+    return out
 
 
 RUNNERS = {"ours": run_ours, "assemblyai": run_assemblyai, "bare": run_bare}

@@ -291,8 +291,20 @@ class Requester:
             # A one-shot stream cannot be resent, so one attempt is all there is.
             settings = NO_RETRY
         try:
+            # Most requests succeed at once: the retry loop is only set up
+            # after a failure, which it then sees as its own first attempt.
+            try:
+                raw = await self._attempt(
+                    method, url, params, json_body, body, all_headers, on_progress
+                )
+                return self._read(method, url, raw, text=text)
+            except Exception as exc:  # noqa: BLE001 - handed to the retry loop below
+                first: Exception | None = exc
             async for attempt in request_retrying(settings, creates_job=creates_job):
                 with attempt:
+                    if first is not None:
+                        failure, first = first, None
+                        raise failure
                     raw = await self._attempt(
                         method, url, params, json_body, body, all_headers, on_progress
                     )

@@ -139,6 +139,20 @@ class Timestamp:
         return {"start": self.start, "end": self.end}
 
 
+def _timestamps(value: Any) -> list[Timestamp]:
+    # Every transcript's key phrases have a few dozen of these.
+    out: list[Timestamp] = []
+    for ts in _items(value):
+        if type(ts) is dict:
+            start, end = ts.get("start"), ts.get("end")
+            if type(start) is int and type(end) is int:
+                out.append(Timestamp(start, end))
+                continue
+        if isinstance(ts, Mapping):
+            out.append(Timestamp.from_dict(ts))
+    return out
+
+
 def _timed_text(data: Mapping[str, Any]) -> dict[str, Any]:
     # What words, sentences, paragraphs and utterances all carry.
     return {
@@ -341,11 +355,7 @@ class Highlight:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Highlight:
         """Parse one entry of ``auto_highlights_result.results``."""
-        timestamps = [
-            Timestamp.from_dict(ts)
-            for ts in _items(data.get("timestamps"))
-            if isinstance(ts, Mapping)
-        ]
+        timestamps = _timestamps(data.get("timestamps"))
         count = _opt_int(data.get("count"))
         return cls(
             text=_opt_str(data.get("text")) or "",

@@ -189,9 +189,13 @@ class Poller:
         watch = watch or StatusWatch(None)
         last: Transcript | None = None
         pending = known
+        failed: Exception | None = None
 
         async def poll_once() -> Transcript:
-            nonlocal last, pending
+            nonlocal last, pending, failed
+            if failed is not None:
+                failure, failed = failed, None
+                raise failure
             if pending is not None:
                 last, pending = pending, None
             else:
@@ -213,6 +217,18 @@ class Poller:
             await watch.seen(last)
             return last
 
+        if pending is None:
+            # A look right away (a batch's fetch of a job the list showed
+            # finished) is most often the last one: the retry loop is set up
+            # only if it is not, and counts this look as its first.
+            try:
+                first = await poll_once()
+            except Exception as exc:  # noqa: BLE001 - handed to the retry loop below
+                failed = exc
+            else:
+                if first.status.is_terminal:
+                    return settle(first)
+                pending = first
         retrying = AsyncRetrying(
             sleep=anyio.sleep,
             wait=schedule,
@@ -272,6 +288,8 @@ class ListSweeper:
         self.wakeup = anyio.Event()
         #: Set once the list has answered in a way that rules it out for good.
         self.unusable: Exception | None = None
+        #: The most jobs waiting at once since the sweeps last went idle.
+        self.peak = 0
         self._gave_up = anyio.Event()
 
     async def wait(
@@ -310,6 +328,7 @@ class ListSweeper:
         waiter = _Listed(changed=anyio.Event(), last_seen=anyio.current_time())
         waiter.status = watch.status
         self.waiters[tid] = waiter
+        self.peak = max(self.peak, len(self.waiters))
         self.wakeup.set()
         try:
             while True:
@@ -334,10 +353,12 @@ class ListSweeper:
 
         The sweeps' own pace (``interval``, growing to ``max_interval``),
         slowed so that a sweep (one request per 200 waiting jobs) costs no more
-        than polling each waiting job, and never slower than one job's polls.
+        than polling each job of the batch would, and never slower than one
+        job's polls. The batch is the most jobs waiting at once lately, so
+        that the last jobs of a big batch are still swept at its pace.
         """
         s, p = self.sweeps, self.settings
-        waiting = max(len(self.waiters), 1)
+        waiting = max(len(self.waiters), self.peak, 1)
         requests_per_job = min(1.0, (waiting // LIST_PAGE_LIMIT + 1) / waiting)
         per_job = grown(p.initial, p.multiplier, idle_sweeps, p.max_interval)
         own = grown(s.interval, s.multiplier, idle_sweeps, s.max_interval)
@@ -349,6 +370,7 @@ class ListSweeper:
         while self.unusable is None:
             if not self.waiters:
                 self.wakeup = anyio.Event()
+                self.peak = 0
                 await self.wakeup.wait()
                 idle_sweeps = 0
             await self._pause(idle_sweeps)
