@@ -18,7 +18,8 @@ pytestmark = pytest.mark.anyio
 
 KEY = "sk-test-0123456789abcdef"
 FAST = ah.PollSettings(initial=0.05, multiplier=1.5, max_interval=0.2, timeout=10)
-QUICK_RETRY = ah.RetrySettings(initial=0.01, max_backoff=0.05, max_retry_after=2)
+# list_lag: the fake lists a job at once; the default 2 s would wait out a real list.
+QUICK_RETRY = ah.RetrySettings(initial=0.01, max_backoff=0.05, max_retry_after=2, list_lag=0.2)
 
 
 def client_for(server: FakeServer, **kw: Any) -> ah.AsyncClient:
