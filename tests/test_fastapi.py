@@ -306,6 +306,28 @@ def test_recipe_answers_an_unknown_transcript_with_404(recipe_offline: Any) -> N
     r = recipe_offline.get("/transcripts/nope/highlights")
     assert r.status_code == 404, r.text
     assert r.json()["type"] == "NotFoundError"
+    # the caller is told what went wrong, not where this service's API lives
+    assert r.json()["detail"] == "404: Transcript lookup error, transcript id not found"
+
+
+def test_the_upstream_request_is_logged_not_answered(caplog: pytest.LogCaptureFixture) -> None:
+    upstream = "http://10.0.0.5:8000/v2/transcript"
+    failures = [
+        ah.ServerError("down", status_code=503, request_id="r-9", method="POST", url=upstream),
+        ah.APIConnectionError(f"GET {upstream} failed: ConnectError: refused", method="GET",
+                              url=upstream),
+    ]
+    details = [json.loads(bytes(error_response(e).body))["detail"] for e in failures]
+    assert details == ["503: down (request id r-9)", "ConnectError: refused"]
+
+    from fastapi.testclient import TestClient
+
+    async def route() -> Any:
+        raise failures[0]
+
+    with caplog.at_level("WARNING", logger="audio_highlights.fastapi"):
+        assert TestClient(small_app(route)).get("/").status_code == 502
+    assert upstream in caplog.text  # the operator still sees which request failed
 
 
 def small_app(route: Callable[[], Awaitable[Any]]) -> Any:

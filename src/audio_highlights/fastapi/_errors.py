@@ -88,10 +88,26 @@ def _classify(exc: AudioHighlightsError) -> tuple[str, int]:
     return "AudioHighlightsError", 500  # pragma: no cover - the root is in the table
 
 
+def _detail(exc: AudioHighlightsError) -> str:
+    """The SDK's message without the upstream request it names.
+
+    ``GET http://10.0.0.5:8000/v2/transcript/x -> 404: ...``: the API's address
+    (an internal host, the engine's) is the service's own business; the
+    operator's log keeps it.
+    """
+    text = str(exc)
+    method, url = getattr(exc, "method", ""), getattr(exc, "url", "")
+    request = f"{method} {url} "
+    if method and url and text.startswith(request):
+        text = text[len(request) :].removeprefix("-> ").removeprefix("failed: ")
+    return text
+
+
 def error_response(exc: AudioHighlightsError) -> JSONResponse:
     """The JSON answer for ``exc``, as :func:`install_exception_handlers` sends it.
 
-    The body is ``{"detail": <the SDK's message>, "type": <error class>}`` plus
+    The body is ``{"detail": <the SDK's message>, "type": <error class>}`` (the
+    message without the upstream request's method and URL, which are logged) plus
     ``transcript_id`` when the error concerns one job and ``request_id`` when the
     API sent one; ``detail`` is where FastAPI puts its own errors. A rate limit
     carries ``Retry-After``.
@@ -100,7 +116,7 @@ def error_response(exc: AudioHighlightsError) -> JSONResponse:
         exc: The error to answer.
     """
     name, status = _classify(exc)
-    body: dict[str, Any] = {"detail": str(exc), "type": name}
+    body: dict[str, Any] = {"detail": _detail(exc), "type": name}
     transcript_id = getattr(exc, "transcript_id", None)
     if isinstance(transcript_id, str):
         body["transcript_id"] = transcript_id
