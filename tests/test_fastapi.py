@@ -7,6 +7,7 @@ wake the app's waits.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import socket
@@ -260,6 +261,10 @@ def recipe_offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         mp.delenv("ASSEMBLYAI_API_KEY", raising=False)
         mp.delenv("ASSEMBLYAI_BASE_URL", raising=False)
         mp.setenv("AUDIO_HIGHLIGHTS_DATA_DIR", str(tmp_path_factory.mktemp("engine")))
+        # One recognition worker (the default is one per core): the test processes
+        # already take the cores, and a second model load would only wait for them.
+        one_worker = functools.partial(ah.AsyncClient.embedded, workers=1)
+        mp.setattr(ah.AsyncClient, "embedded", one_worker)
         with TestClient(load_recipe().app) as client:
             yield client
 
