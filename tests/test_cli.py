@@ -211,6 +211,10 @@ def test_one_library_one_look_and_serve_is_a_subcommand(capsys: pytest.CaptureFi
     ctx = click.Context(cli)
     assert isinstance(cli.get_command(ctx, "serve"), click.Command)
     assert isinstance(cli.get_command(ctx, "cache"), click.Group)
+    # --version too, on every command
+    for command in ([], ["serve"], ["cache"]):
+        code, out, _ = run(capsys, *command, "--version")
+        assert code == 0 and out == f"audio-highlights, version {ah.__version__}\n", command
     # a typo in a subcommand's option is click's usage error, exit 2
     code, _, err = run(capsys, "serve", "--prot", "1")
     assert code == 2 and "No such option '--prot'" in err and "--port" in err

@@ -239,6 +239,42 @@ def test_serve_refuses_public_bind_without_key(
     assert "api key" in capsys.readouterr().err.lower()
 
 
+@contextlib.contextmanager
+def taken_port() -> Iterator[int]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield int(s.getsockname()[1])
+
+
+def test_serve_on_a_port_in_use_says_so_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with taken_port() as port:
+        code = main(["serve", "--port", str(port), "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"127.0.0.1:{port}" in err and "in use" in err and "--port" in err
+    assert not (tmp_path / "engine.sqlite3").exists()  # no engine was started
+
+
+@pytest.mark.slow  # starts the engine (a worker loads its model) before uvicorn binds
+def test_a_port_taken_after_the_check_is_a_message_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audio_highlights.engine import _serve
+
+    monkeypatch.setattr(_serve, "check_bindable", lambda host, port: None)
+    with taken_port() as port:
+        args = ["serve", "--port", str(port), "--data-dir", str(tmp_path)]
+        code = main([*args, "--workers", "1", "--recognizer", "pocketsphinx"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and "could not start" in err
+
+
 @pytest.mark.anyio
 async def test_falls_back_to_pocketsphinx_with_warning(tmp_path: Path) -> None:
     pytest.importorskip("faster_whisper")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .._version import __version__
+
 __all__ = ["cache"]
 
 _DATA_DIR = click.option(
@@ -26,6 +28,7 @@ def _data_dir(given: Path | None) -> Path:
     short_help="Show or clear what the engine keeps on disk.",
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
+@click.version_option(__version__, prog_name="audio-highlights")
 def cache() -> None:
     """Show or clear what the engine keeps on disk (jobs, uploads, the speech model).
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from .. import UsageError
+from .._version import __version__
 
 __all__ = ["serve"]
 
@@ -145,6 +146,7 @@ class _SecondsOrNone(click.ParamType):  # type: ignore[type-arg,unused-ignore]
     show_default=True,
     help="uvicorn's log level.",
 )
+@click.version_option(__version__, prog_name="audio-highlights")
 def serve(
     host: str,
     port: int,

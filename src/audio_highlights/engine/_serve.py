@@ -9,6 +9,7 @@ import asyncio
 import importlib
 import ipaddress
 import logging
+import socket
 import sys
 import time
 from typing import Any
@@ -183,6 +184,34 @@ async def _serve(
         await server.serve()
 
 
+def check_bindable(host: str, port: int) -> None:
+    """Raise :class:`UsageError` when ``host:port`` cannot be listened on (in use, no such host).
+
+    Checked before the engine starts, so that a port already taken is said in one
+    line at once, not after the workers have loaded their models. Port 0 (any
+    free port) is always bindable.
+    """
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; check --host") from exc
+    with socket.socket(family, kind, proto) as probe:
+        # As the server's own socket does: a port whose last connections are
+        # closing (TIME_WAIT) is free to take.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                "(another server there? choose another --port)"
+            ) from exc
+
+
 # What the server needs from the engine extra, imported before anything starts,
 # so a missing one is named at once rather than as a traceback from a worker.
 _NEEDED = ("numpy", "av", "starlette", "uvicorn", "h11", "pocketsphinx")
@@ -209,8 +238,9 @@ def run_server(
 
     Raises:
         ImportError: A module of the engine extra is missing (before anything starts).
-        UsageError: A non-loopback ``host`` without an API key, a limit that is not
-            positive, or a ``spacy_model`` that names no usable pipeline.
+        UsageError: ``host:port`` cannot be listened on (in use), a non-loopback
+            ``host`` without an API key, a limit that is not positive, or a
+            ``spacy_model`` that names no usable pipeline.
     """
     for name in _NEEDED:
         importlib.import_module(name)
@@ -223,6 +253,7 @@ def run_server(
         )
     if max_connections < 1 or header_timeout <= 0:
         raise UsageError("--max-connections and --header-timeout must be positive")
+    check_bindable(host, port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
         anyio.run(
@@ -242,6 +273,14 @@ def run_server(
         # uvicorn re-raises the Ctrl-C it caught once it has shut down, inside
         # the engine's task group: that is a clean stop too. The event loop is
         # over, so no cancellation can be swallowed here.
-        rest = group.subgroup(lambda exc: not isinstance(exc, KeyboardInterrupt))
+        # (split by type: a callable condition would be asked about the group itself.)
+        _, rest = group.split(KeyboardInterrupt)
+        if rest is None:
+            return
+        exited, rest = rest.split(SystemExit)
         if rest is not None:
             raise rest from None
+        assert exited is not None
+        # uvicorn could not start (the port was taken after the check, say): it
+        # has logged why, and exits instead of raising.
+        raise UsageError(f"the server could not start on {host}:{port} (see above)") from None
