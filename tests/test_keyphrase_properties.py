@@ -9,10 +9,13 @@ results are rank-descending and capped, and the output is deterministic and shif
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 pytest.importorskip("numpy")
-pytest.importorskip("spacy")
+if importlib.util.find_spec("spacy") is None:  # not imported here: collection stays quick
+    pytest.skip("needs spaCy (the engine extra)", allow_module_level=True)
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import shutil
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 
 pytest.importorskip("numpy")
-pytest.importorskip("spacy")
+if importlib.util.find_spec("spacy") is None:  # not imported here: collection stays quick
+    pytest.skip("needs spaCy (the engine extra)", allow_module_level=True)
 
 import numpy as np
 from hypothesis import given, settings
