@@ -28,10 +28,11 @@ Suites (``--suite``):
 - ``goals``: 1,000 jobs, 10 s latency, 861-word responses (the issue's goals);
 - ``spread``: 1,000 jobs, latency uniform in 10-45 s; reports how long after
   the last job completed (server time) each client finished;
-- ``scale``: 1,000 and 10,000 jobs at 10 s, 861- and 9,000-word responses, with
-  ``transcribe_many`` and a caller that keeps only the highlights, and 1,000
-  with ``transcribe_all`` (which keeps every transcript): CPU per job and peak
-  RSS against the batch size and against what the caller keeps.
+- ``scale``: 1,000 and 10,000 jobs at 10 s with ``transcribe_many`` and a caller
+  that keeps only the highlights (every job in flight, or 1,000 at a time), one
+  that keeps nothing, and 1,000 with ``transcribe_all`` (which keeps every
+  transcript); then 1,000 jobs of 9,000 words: CPU per job and peak RSS against
+  the batch size and against what the caller keeps.
 
 ``--baseline REF`` adds the ``ours`` rows of the suite for the SDK at git
 ``REF`` (checked out in a temporary worktree), in the same run.
@@ -216,7 +217,7 @@ def run_ours(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
 
     async def keep_highlights() -> dict[str, Any]:
         kept: list[list[Any]] = []
-        failed = 0
+        failed = phrases = 0
         async with (
             ah.AsyncClient(api_key=KEY, base_url=base_url, **settings) as client,
             client.transcribe_many(data, **batch) as results,
@@ -224,11 +225,13 @@ def run_ours(base_url: str, jobs: int, opts: dict[str, Any]) -> dict[str, Any]:
             async for r in results:
                 if r.transcript is None:
                     failed += 1
+                elif opts.get("keep") == "nothing":
+                    phrases += len(r.transcript.highlights)
                 else:
                     kept.append(r.transcript.highlights)
-        return {"failed": failed, "phrases": sum(map(len, kept))}
+        return {"failed": failed, "phrases": phrases + sum(map(len, kept))}
 
-    main = keep_highlights if opts.get("keep") == "highlights" else keep_all
+    main = keep_all if opts.get("keep", "all") == "all" else keep_highlights
     out = profiled(opts, lambda: anyio.run(main, backend=opts.get("backend", "asyncio")))
     out["sdk"] = str(Path(ah.__file__).parent)
     return out
@@ -379,7 +382,7 @@ def suites(n: int) -> dict[str, list[tuple[str, int, list[Scenario]]]]:
     # Its default runs 8 jobs at a time: two waves, scaled to n.
     default_jobs = min(16, n)
     head_to_head: list[Scenario] = [
-        (f"{ours} (defaults: list polling)", "ours", None, {}, None),
+        (f"{ours} (defaults)", "ours", None, {}, None),
         (f"{ours}, Trio", "ours", None, {"backend": "trio"}, None),
         (
             f"{ours}, list_polling=False (per-job polls)",
@@ -400,16 +403,26 @@ def suites(n: int) -> dict[str, list[tuple[str, int, list[Scenario]]]]:
         (f"{aai}, max_concurrency=100", "assemblyai", None, {"concurrency": 100}, None),
     ]
     highlights = {"keep": "highlights"}
+    narrow = {"keep": "highlights", "batch": {"concurrency": 1000}}
+    nothing = {"keep": "nothing", "batch": {"concurrency": 1000}}
     many = "audio-highlights, transcribe_many keeping highlights only"
     scale: list[Scenario] = [
         (many, "ours", 1000, highlights, None),
         (many, "ours", 10000, highlights, None),
+        (f"{many}, concurrency=1000", "ours", 10000, narrow, None),
+        (
+            "audio-highlights, transcribe_many keeping nothing, concurrency=1000",
+            "ours",
+            10000,
+            nothing,
+            None,
+        ),
         (f"{ours} (keeps every transcript)", "ours", 1000, {}, None),
     ]
     return {
         "goals": [("10", 861, head_to_head)],
         "spread": [("10-45", 861, head_to_head)],
-        "scale": [("10", 861, scale), ("10", 9000, scale)],
+        "scale": [("10", 861, scale), ("10", 9000, scale[:1])],
     }
 
 
@@ -450,7 +463,7 @@ def main() -> None:
                             continue
                         runs = [(label, None)]
                         if tree is not None and kind == "ours":
-                            runs.append((f"{label} [{args.baseline}]", str(tree / "src")))
+                            runs.append((f"{label} [SDK at {args.baseline}]", str(tree / "src")))
                         for shown, path in runs:
                             r = one(server, kind, jobs or args.jobs, opts, path)
                             print(f"{shown}: {json.dumps(r)}", file=sys.stderr, flush=True)

@@ -328,10 +328,12 @@ async def test_a_default_batch_watches_the_list_and_fetches_each_job_once() -> N
         assert max(done_at) - last_completed <= 0.5 + 1e-6
 
 
+@pytest.mark.slow  # seconds of real time for 600 jobs, on debug-mode asyncio
 async def test_a_default_batch_finishes_soon_after_its_last_job_with_spread_latency() -> None:
     import random
 
-    n = 300
+    # Enough jobs that those still waiting sit pages below finished ones.
+    n = 600
     rng = random.Random(7)
     latencies = [rng.uniform(10, 45) for _ in range(n)]
     async with fake_client(polling=HOSTED) as (server, client):

@@ -254,6 +254,7 @@ class _Listed:
     last_seen: float  # when a sweep last listed the job (or when waiting began)
     status: TranscriptStatus | None = None
     item: Mapping[str, Any] | None = None
+    serial: int = 0  # how many waiters the sweeper had seen before this one
 
 
 # Answers to a list request that say it will not work next time either.
@@ -290,7 +291,8 @@ class ListSweeper:
         self.unusable: Exception | None = None
         #: The most jobs waiting at once since the sweeps last went idle.
         self.peak = 0
-        self._gave_up = anyio.Event()
+        #: Waiters seen so far, in the order their jobs were submitted.
+        self.serial = 0
 
     async def wait(
         self, job: Transcript, *, timeout: Seconds | UseDefault | None, watch: StatusWatch
@@ -327,6 +329,8 @@ class ListSweeper:
             return False
         waiter = _Listed(changed=anyio.Event(), last_seen=anyio.current_time())
         waiter.status = watch.status
+        waiter.serial = self.serial
+        self.serial += 1
         self.waiters[tid] = waiter
         self.peak = max(self.peak, len(self.waiters))
         self.wakeup.set()
@@ -412,9 +416,14 @@ class ListSweeper:
         """Read the list once and wake the waiters whose job changed; return how many finished."""
         finished = 0
         remaining = set(self.waiters)
-        # Our jobs are among the newest; a few extra pages allow for others
-        # created by the same account meanwhile.
-        budget = len(remaining) // LIST_PAGE_LIMIT + 2
+        if not remaining:
+            return 0
+        # Jobs are listed newest first, and the oldest one waited for is the
+        # first waiter (dicts keep their order): the sweep reads down to it,
+        # past every job submitted since, finished or not, plus a few pages
+        # for others created by the same account meanwhile.
+        oldest = next(iter(self.waiters.values()))
+        budget = (self.serial - oldest.serial) // LIST_PAGE_LIMIT + 2
         # One attempt a page: a failed sweep is simply made again at the next
         # interval, rather than holding every waiter through a retry loop.
         pages = self.poller.api.pages({"limit": LIST_PAGE_LIMIT}, retry=NO_RETRY)

@@ -172,8 +172,8 @@ class ListPollSettings:
     two jobs sweeps about as often as it would poll them).
 
     A list that fails is swept again at the next interval (one attempt per
-    page, no retries); one that cannot serve sweeps at all (404, 405, 400, 401,
-    403) sends every job to per-job polling at once, and so does a job that no
+    page, no retries); one that cannot serve sweeps at all (400, 401, 403, 404,
+    405, 501) sends every job to per-job polling at once, and so does a job that no
     sweep has listed for ``patience`` seconds (a lagging list, or other
     transcripts of the account pushing it past the pages a sweep reads).
 
