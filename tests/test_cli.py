@@ -637,9 +637,7 @@ def test_on_a_narrow_terminal_a_long_path_is_cut_at_its_start_and_the_state_show
     with LiveProgress([long, "b.mp3"], console, live=True) as progress:
         progress.on_event(event(ah.BatchEventKind.SUBMITTED, 0, status=ah.TranscriptStatus.QUEUED))
         progress.audio_length(0, 125.0)
-        progress.on_event(
-            event(ah.BatchEventKind.STATUS, 0, status=ah.TranscriptStatus.PROCESSING)
-        )
+        progress.on_event(event(ah.BatchEventKind.STATUS, 0, status=ah.TranscriptStatus.PROCESSING))
         progress._progress.refresh()
         frame = screen(buf).split("\r")[-1]
         row = next(line for line in frame.splitlines() if "0001.mp3" in line)
@@ -678,7 +676,6 @@ def test_results_printed_on_a_shared_terminal_step_around_the_live_rows() -> Non
 
 
 # ---------------------------------------------------------------- the embedded engine
-
 
 
 @pytest.fixture
@@ -783,3 +780,38 @@ def test_audio_length_is_read_from_the_file_header(tmp_path: Path) -> None:
     assert seconds is not None and 21 < seconds < 24
     (tmp_path / "notes.txt").write_text("not audio")
     assert media_duration(str(tmp_path / "notes.txt")) is None
+
+
+def test_accuracy_reaches_the_embedded_engine_and_is_refused_for_a_remote_api(
+    audio_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audio_highlights.engine as engine
+
+    seen: dict[str, Any] = {}
+
+    def fake_open_engine(**options: Any) -> Any:
+        seen.update(options)
+        raise ah.UsageError("stopped by the test")
+
+    monkeypatch.setattr(engine, "open_engine", fake_open_engine)
+    clip = str(audio_dir / "a.mp3")
+    code, _, err = run(capsys, clip, "--engine", "embedded", "--accuracy", "accurate")
+    assert code == 2 and "stopped by the test" in err
+    assert seen["accuracy"] == "accurate"
+
+    code, _, err = run(capsys, clip, "--engine", "embedded", "--accuracy", "best")
+    assert code == 2 and "'best' is not one of 'fast', 'accurate'" in err
+
+    seen.clear()
+    code, _, err = run(
+        capsys,
+        clip,
+        "--engine",
+        "remote",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--accuracy",
+        "fast",
+    )
+    assert code == 2 and "--accuracy" in err and "--engine embedded" in err
+    assert seen == {}

@@ -196,6 +196,12 @@ class _Transcribe(click.Command):
     "--workers", type=click.IntRange(min=1), help="Embedded engine's recognition workers."
 )
 @click.option(
+    "--accuracy",
+    type=click.Choice(["fast", "accurate"]),
+    help="Embedded engine's decoding: fast (greedy, the default) or accurate (beam search, "
+    "slower).",
+)
+@click.option(
     "--allow-url-host",
     "allow_url_hosts",
     multiple=True,
@@ -215,6 +221,7 @@ def command(
     timeout: float,
     data_dir: str | None,
     workers: int | None,
+    accuracy: str | None,
     allow_url_hosts: Sequence[str],
     no_progress: bool,
 ) -> int:
@@ -233,6 +240,13 @@ def command(
         err.print(
             "audio-highlights: the hosted API needs an API key: pass --api-key or set "
             "ASSEMBLYAI_API_KEY, or use --engine embedded to run offline",
+            markup=False,
+        )
+        return 2
+    if accuracy and not use_embedded:
+        err.print(
+            "audio-highlights: --accuracy sets the embedded engine's decoding; "
+            "it does not apply to a remote API (use --engine embedded)",
             markup=False,
         )
         return 2
@@ -287,6 +301,8 @@ def command(
         engine_options: dict[str, Any] = {"allow_url_hosts": allow_url_hosts}
         if workers:
             engine_options["workers"] = workers
+        if accuracy:
+            engine_options["accuracy"] = accuracy
         if data_dir:
             engine_options["data_dir"] = data_dir
 
