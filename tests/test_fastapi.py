@@ -322,8 +322,23 @@ def test_the_upstream_request_is_logged_not_answered(caplog: pytest.LogCaptureFi
         ah.APIConnectionError(f"GET {upstream} failed: ConnectError: refused", method="GET",
                               url=upstream),
     ]
+    failures += [
+        ah.APIResponseError("the response is not JSON: '<html>'", status_code=200,
+                            method="GET", url=upstream),
+        ah.ResponseTooLargeError("the body grew past 64 MiB", status_code=200, limit=1,
+                                 method="GET", url=upstream),
+        ah.APITimeoutError(f"GET {upstream} did not complete within request_timeout (120 s)",
+                           method="GET", url=upstream),
+    ]
     details = [json.loads(bytes(error_response(e).body))["detail"] for e in failures]
-    assert details == ["503: down (request id r-9)", "ConnectError: refused"]
+    assert details == [
+        "503: down (request id r-9)",
+        "ConnectError: refused",
+        "the response is not JSON: '<html>'",
+        "the body grew past 64 MiB",
+        "did not complete within request_timeout (120 s)",
+    ]
+    assert not any("10.0.0.5" in d for d in details)
 
     from fastapi.testclient import TestClient
 

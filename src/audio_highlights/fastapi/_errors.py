@@ -88,6 +88,12 @@ def _classify(exc: AudioHighlightsError) -> tuple[str, int]:
     return "AudioHighlightsError", 500  # pragma: no cover - the root is in the table
 
 
+# How the SDK's messages go on after the request they name: a status error
+# (``-> 404: ...``), a bad response (``: not JSON``), a connection failure
+# (``failed: ConnectError: ...``), a deadline (`` did not complete ...``).
+_AFTER_REQUEST = (" -> ", ": ", " failed: ", " ")
+
+
 def _detail(exc: AudioHighlightsError) -> str:
     """The SDK's message without the upstream request it names.
 
@@ -97,9 +103,12 @@ def _detail(exc: AudioHighlightsError) -> str:
     """
     text = str(exc)
     method, url = getattr(exc, "method", ""), getattr(exc, "url", "")
-    request = f"{method} {url} "
+    request = f"{method} {url}"
     if method and url and text.startswith(request):
-        text = text[len(request) :].removeprefix("-> ").removeprefix("failed: ")
+        rest = text[len(request) :]
+        for separator in _AFTER_REQUEST:
+            if rest.startswith(separator):
+                return rest[len(separator) :]
     return text
 
 
