@@ -72,12 +72,7 @@ def test_store_killed_mid_write_keeps_every_accepted_job(tmp_path: Path) -> None
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     dead_owner = proc.stdout.strip()
-    db = sqlite3.connect(str(tmp_path / "engine.sqlite3"))
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        rows = dict(db.execute("SELECT id, status FROM jobs").fetchall())
-    finally:
-        db.close()
+    rows = checked_rows(tmp_path, "SELECT id, status FROM jobs")
     # Every create that returned is there (job-0 .. job-50); the one cut short is not half-made.
     assert {f"job-{i}" for i in range(51)} <= set(rows) <= {f"job-{i}" for i in range(52)}
     assert rows["job-0"] == "processing"
@@ -149,14 +144,19 @@ def wait_all(c: Any, ids: list[str], timeout: float = 240) -> dict[str, dict[str
     return out
 
 
-def check_consistent(data_dir: Path, upload_sizes: set[int]) -> None:
-    """SQLite passes integrity_check; no partial upload is under its final name."""
+def checked_rows(data_dir: Path, query: str) -> dict[Any, Any]:
+    """The store passes SQLite's integrity_check; ``query``'s two-column rows as a dict."""
     db = sqlite3.connect(str(data_dir / "engine.sqlite3"))
     try:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        statuses = dict(db.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
+        return dict(db.execute(query).fetchall())
     finally:
         db.close()
+
+
+def check_consistent(data_dir: Path, upload_sizes: set[int]) -> None:
+    """SQLite passes integrity_check; no partial upload is under its final name."""
+    statuses = checked_rows(data_dir, "SELECT status, count(*) FROM jobs GROUP BY status")
     assert set(statuses) <= {"queued", "processing", "completed", "error"}
     for f in (data_dir / "uploads").iterdir():
         assert f.stat().st_size in upload_sizes, f
