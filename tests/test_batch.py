@@ -120,6 +120,52 @@ async def test_huge_generator_is_consumed_lazily() -> None:
         assert server.created_jobs <= 8 + 1
 
 
+async def test_finished_results_do_not_pile_up_behind_a_reader_that_keeps_nothing() -> None:
+    # 150 jobs finish together; the reader keeps nothing. Before, it got one
+    # result per turn of the event loop while the workers finished dozens a
+    # turn, so most finished transcripts sat in the batch's buffer at once.
+    async with serve_fake(complete_after=0.3) as server, client_for(server) as client:
+        buffered = []
+        async with client.transcribe_many(blobs(150), concurrency=150) as results:
+            async for r in results:
+                assert r.ok
+                buffered.append(results._receive.statistics().current_buffer_used)
+        assert len(buffered) == 150
+        # At most what the workers finish in one turn: bounded by the
+        # client's requests in flight (32), not by the batch's width.
+        assert max(buffered) <= 40, buffered
+
+
+async def test_buffered_results_are_read_without_a_schedule_point_but_cancellation_holds() -> (
+    None
+):
+    send, receive = anyio.create_memory_object_stream[Any](10)
+    results = ah.BatchResults(receive)
+    turns = 0
+
+    async def spin() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await anyio.lowlevel.checkpoint()
+
+    async with send, receive, anyio.create_task_group() as tg:
+        tg.start_soon(spin)
+        await anyio.sleep(0.01)
+        for i in range(3):
+            send.send_nowait(i)
+        before = turns
+        assert [await results.__anext__() for _ in range(3)] == [0, 1, 2]
+        assert turns == before  # the other task never ran in between
+        send.send_nowait(3)
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await results.__anext__()
+        assert scope.cancelled_caught  # a cancelled reader stops even with results waiting
+        assert receive.statistics().current_buffer_used == 1
+        tg.cancel_scope.cancel()
+
+
 async def test_async_iterable_of_sources() -> None:
     async def sources() -> AsyncIterator[bytes]:
         for blob in blobs(5):

@@ -142,8 +142,18 @@ class BatchResults(AsyncIterator[BatchResult]):
         return self
 
     async def __anext__(self) -> BatchResult:
+        # Results already waiting are handed over without a schedule point.
+        # The workers can finish dozens of items in one turn of the event loop,
+        # and a reader that yields after each one gets one item a turn: a
+        # backlog of finished transcripts would build up faster than it is
+        # read, all of them alive at once. Cancellation is still checked on
+        # every item, and an empty buffer waits as usual.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         try:
-            return await self._receive.receive()
+            try:
+                return self._receive.receive_nowait()
+            except anyio.WouldBlock:
+                return await self._receive.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             raise StopAsyncIteration from None
 
@@ -289,6 +299,10 @@ class _Batch:
                     self.stop(result.error)
                     return
                 await results.send(result)
+                # An idle worker must not keep its last transcript alive: the
+                # caller may have dropped it, and a thousand idle workers each
+                # holding one would hold a thousand.
+                del result, source
                 self.idle += 1
 
     async def failed(
