@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -36,6 +36,7 @@ from ._errors import (
     status_error,
 )
 from ._http import AsyncBaseTransport, AsyncHTTPClient, HTTPSession, KeyAuth, RawResponse
+from ._lazyjson import decode_deferring_words
 from ._models import PageDetails, Segment, Transcript, WordSearchMatch
 from ._options import TranscriptOptions
 from ._reconcile import ReconcileStats, SubmitLedger, look_for
@@ -127,8 +128,10 @@ def _transcript_path(ref: str | Transcript, view: str = "") -> str:
     return "/v2/transcript/" + quote(transcript_id(ref), safe="") + view
 
 
-def _decode_json(content: bytes) -> Any:
-    return json.loads(content) if content.strip() else None
+def _decode_json(content: bytes, decode: Callable[[bytes], Any] | None = None) -> Any:
+    if not content.strip():
+        return None
+    return (decode or json.loads)(content)
 
 
 def _snippet(content: bytes) -> str:
@@ -256,6 +259,7 @@ class Requester:
         retry: RetrySettings | None = None,
         on_progress: ProgressCallback | None = None,
         text: bool = False,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> Reply:
         """Send one request, retried per policy, and return its decoded response.
 
@@ -270,6 +274,7 @@ class Requester:
             retry: Overrides the retry policy.
             on_progress: Upload progress callback.
             text: The response is text, not JSON.
+            decode: Decodes the JSON body, instead of ``json.loads``.
 
         Raises:
             UsageError: The client is closed.
@@ -297,7 +302,7 @@ class Requester:
                 raw = await self._attempt(
                     method, url, params, json_body, body, all_headers, on_progress
                 )
-                return self._read(method, url, raw, text=text)
+                return self._read(method, url, raw, text=text, decode=decode)
             except Exception as exc:  # noqa: BLE001 - handed to the retry loop below
                 first: Exception | None = exc
             async for attempt in request_retrying(settings, creates_job=creates_job):
@@ -308,7 +313,7 @@ class Requester:
                     raw = await self._attempt(
                         method, url, params, json_body, body, all_headers, on_progress
                     )
-                    return self._read(method, url, raw, text=text)
+                    return self._read(method, url, raw, text=text, decode=decode)
         except APIConnectionError as exc:
             if body is not None and not body.replayable:
                 raise UploadError(
@@ -369,7 +374,15 @@ class Requester:
             on_progress(len(content), len(content))
         return raw
 
-    def _read(self, method: str, url: str, raw: RawResponse, *, text: bool) -> Reply:
+    def _read(
+        self,
+        method: str,
+        url: str,
+        raw: RawResponse,
+        *,
+        text: bool,
+        decode: Callable[[bytes], Any] | None = None,
+    ) -> Reply:
         log.debug("%s %s -> %d", method, url, raw.status_code)
         if raw.status_code >= 300:
             # Redirects are never followed (they would carry the key along).
@@ -377,7 +390,7 @@ class Requester:
         if text:
             return Reply(data=raw.content.decode("utf-8", "replace"), headers=raw.headers)
         try:
-            data = _decode_json(raw.content)
+            data = _decode_json(raw.content, decode)
         except ValueError as exc:
             failure = exc
         else:
@@ -482,7 +495,7 @@ class Requester:
     async def _transcript_call(
         self, method: str, path: str, retry: RetrySettings | None = None
     ) -> tuple[Transcript, Reply]:
-        reply = await self.send(method, path, retry=retry)
+        reply = await self.send(method, path, retry=retry, decode=decode_deferring_words)
         return self._transcript(reply, method, path), reply
 
     # ------------------------------------------------------------------ endpoints

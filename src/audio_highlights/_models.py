@@ -16,6 +16,8 @@ from typing import Any
 
 from attrs import field, frozen
 
+from ._lazyjson import decode_deferring_words, lazy_object
+
 __all__ = [
     "AutoHighlightsResult",
     "Highlight",
@@ -461,10 +463,12 @@ class Transcript:
     is kept in :attr:`raw`, so nothing is lost and :meth:`to_dict` gives the
     original JSON back.
 
-    The large arrays (:attr:`words`, :attr:`utterances`) are kept as the JSON
-    they came in and turned into typed objects on first access, once: a
-    transcript of an hour of speech parses at about the cost of ``json.loads``,
-    and a caller who reads only :attr:`highlights`, :attr:`text` or
+    The large arrays (:attr:`words`, :attr:`utterances`) are turned into typed
+    objects on first access, once. Parsed from a response body (by the client,
+    or :meth:`from_json` on bytes), the words are not even decoded until then:
+    they stay the bytes they came in, so a transcript of an hour of speech
+    parses in a small part of the cost of ``json.loads``, weighs about its size
+    in bytes, and a caller who reads only :attr:`highlights`, :attr:`text` or
     :attr:`status` never pays for its words.
 
     Two transcripts are equal when their typed fields are (``raw`` aside);
@@ -482,7 +486,9 @@ class Transcript:
         auto_highlights: Whether key phrases were requested.
         auto_highlights_result: Key phrases, when requested and available.
         webhook_url: Where the server posts completion, if set.
-        raw: The JSON object as received, unknown fields included.
+        raw: The JSON object as received, unknown fields included; read-only
+            (``dict(raw)`` or :meth:`to_dict` for a dict). Words not yet read
+            are decoded when ``raw["words"]`` is first looked up.
     """
 
     id: str
@@ -506,7 +512,11 @@ class Transcript:
 
     @property
     def words(self) -> list[Word]:
-        """Recognised words with ms timings (empty until completed); built on first access."""
+        """Recognised words with ms timings (empty until completed); built on first access.
+
+        Raises:
+            ValueError: The server's words, decoded only now, are not valid JSON.
+        """
         if self._words is not None:
             return self._words
         return self._lazy("words", _words)
@@ -577,14 +587,16 @@ class Transcript:
     def from_json(cls, content: str | bytes | bytearray) -> Transcript:
         """Parse a transcript from JSON text, such as a saved ``GET /v2/transcript/{id}`` body.
 
-        It costs about as much as ``json.loads`` of ``content``: the decoded
-        object becomes :attr:`raw` as it is, with no copy.
+        The decoded object becomes :attr:`raw` as it is, with no copy. From
+        bytes, the words are decoded only when first read (see the class), so
+        it costs a fraction of ``json.loads(content)``; from ``str``, about as
+        much.
 
         Raises:
             ValueError: ``content`` is not JSON.
             TypeError: It is JSON, but not an object.
         """
-        data = json.loads(content)
+        data = json.loads(content) if isinstance(content, str) else decode_deferring_words(content)
         if not isinstance(data, dict):
             raise TypeError(f"a transcript must be a JSON object, got {type(data).__name__}")
         return cls._adopt(data)
@@ -608,7 +620,7 @@ class Transcript:
                 if isinstance(highlights, Mapping)
                 else None
             ),
-            raw=data,
+            raw=lazy_object(data),
             **scalars,
         )
 
