@@ -74,8 +74,10 @@ def test_cuts_only_where_exact_and_always_equals_json_loads(body: dict[str, Any]
 
 
 def test_a_body_that_is_not_json_outside_the_words_fails_at_once() -> None:
-    with pytest.raises(json.JSONDecodeError):
-        ah.Transcript.from_json(b'{"id": "a", "words": [{"text": "w"}], "status": }')
+    body = b'{"id": "a", "words": [{"text": "w"}], "status": }'
+    with pytest.raises(json.JSONDecodeError) as caught:
+        ah.Transcript.from_json(body)
+    assert caught.value.doc == body.decode()  # the error points into the body as sent
 
 
 def test_words_that_are_not_json_fail_when_read() -> None:

@@ -72,7 +72,10 @@ def decode_deferring_words(content: bytes | bytearray) -> Any:
     end = _flat_array_end(content, start)
     if end is None:
         return json.loads(content)
-    data = json.loads(b"".join((content[:start], _STAND_IN, content[end:])))
+    try:
+        data = json.loads(b"".join((content[:start], _STAND_IN, content[end:])))
+    except ValueError:
+        data = None  # decoded whole below, for the error's own position
     # The array found first may belong to a nested object (an utterance's
     # words); only a stand-in that landed at the top level is the transcript's.
     if type(data) is not dict or data.get("words") != _STAND_IN_VALUE:
