@@ -132,7 +132,9 @@ class BatchResults(AsyncIterator[BatchResult]):
     """Results of a batch in completion order, as an async iterator.
 
     Obtained from :meth:`AsyncClient.transcribe_many`; valid only inside its
-    ``async with``.
+    ``async with``. A result that is already waiting is handed over without
+    letting other tasks run first (cancellation is still checked), so a reader
+    keeps up with workers that finish many items at once.
     """
 
     def __init__(self, receive: MemoryObjectReceiveStream[BatchResult]) -> None:
