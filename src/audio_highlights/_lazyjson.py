@@ -44,13 +44,16 @@ class _Deferred:
 def _flat_array_end(content: bytes | bytearray, start: int) -> int | None:
     """The end (exclusive) of the array opening at ``start``, if the scan can bound it exactly."""
     pos = start + 1
+    quotes = 0
     for _ in range(_MAX_RESCANS):
         close = content.find(b"]", pos)
         if close < 0:
             return None
-        if content.find(b"\\", start, close) >= 0 or content.find(b"[", start + 1, close) >= 0:
+        # Only the bytes since the last "]" are new: those before it passed already.
+        if content.find(b"\\", pos, close) >= 0 or content.find(b"[", pos, close) >= 0:
             return None
-        if content.count(b'"', start, close) % 2 == 0:
+        quotes += content.count(b'"', pos, close)
+        if quotes % 2 == 0:
             return close + 1
         pos = close + 1  # that "]" was inside a string
     return None
