@@ -120,33 +120,39 @@ async def test_huge_generator_is_consumed_lazily() -> None:
         assert server.created_jobs <= 8 + 1
 
 
+class TurnCounter:
+    """Counts the turns another task gets: ``run`` checkpoints and counts, for ever."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def run(self) -> None:
+        while True:
+            self.count += 1
+            await anyio.lowlevel.checkpoint()
+
+
 async def test_finished_results_do_not_pile_up_behind_a_reader_that_keeps_nothing() -> None:
     # 200 jobs finish together; the reader keeps nothing. Before, it got one
     # result per turn of the event loop (another task always ran in between)
     # while the workers finished dozens a turn, so finished transcripts piled
     # up in the batch's buffer, all alive at once. Now it takes every result
     # already waiting in the same turn.
-    turns = 0
-
-    async def spin() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await anyio.lowlevel.checkpoint()
+    turns = TurnCounter()
 
     async with (
         serve_fake(complete_after=0.3) as server,
         client_for(server) as client,
         anyio.create_task_group() as tg,
     ):
-        tg.start_soon(spin)
+        tg.start_soon(turns.run)
         turns_between: list[int] = []
         async with client.transcribe_many(blobs(200), concurrency=200) as results:
-            last = turns
+            last = turns.count
             async for r in results:
                 assert r.ok
-                turns_between.append(turns - last)
-                last = turns
+                turns_between.append(turns.count - last)
+                last = turns.count
         tg.cancel_scope.cancel()
     assert len(turns_between) == 200
     # Most results are taken in a turn already spent (145-179 of 200 here;
@@ -160,22 +166,16 @@ async def test_buffered_results_are_read_without_a_schedule_point_but_cancellati
 ):
     send, receive = anyio.create_memory_object_stream[Any](10)
     results = ah.BatchResults(receive)
-    turns = 0
-
-    async def spin() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await anyio.lowlevel.checkpoint()
+    turns = TurnCounter()
 
     async with send, receive, anyio.create_task_group() as tg:
-        tg.start_soon(spin)
+        tg.start_soon(turns.run)
         await anyio.sleep(0.01)
         for i in range(3):
             send.send_nowait(i)
-        before = turns
+        before = turns.count
         assert [await results.__anext__() for _ in range(3)] == [0, 1, 2]
-        assert turns == before  # the other task never ran in between
+        assert turns.count == before  # the other task never ran in between
         send.send_nowait(3)
         with anyio.CancelScope() as scope:
             scope.cancel()
