@@ -132,6 +132,12 @@ CASES: list[Case] = [
          local=True),
     Case("file-url-submit", lambda s, c, t: c.submit("file:///etc/passwd"), ah.SourceError,
          "http", local=True),
+    Case("submit-bytes", lambda s, c, t: c.submit(b"\x00" * 1_000_000), ah.SourceError,  # type: ignore[arg-type]
+         "got bytes: submit() takes the URL", local=True),
+    Case("submit-a-path", lambda s, c, t: c.submit(t / "a.mp3"), ah.SourceError,  # type: ignore[arg-type]
+         "upload() a file", local=True),
+    Case("submit-long-text", lambda s, c, t: c.submit("x" * 100_000), ah.SourceError,
+         "x...'", local=True),
     Case("upload-a-url", lambda s, c, t: c.upload("https://example.com/a.mp3"), ah.SourceError,
          "URL", local=True),
     Case("empty-id", lambda s, c, t: c.get(""), ah.UsageError, "non-empty", local=True),
@@ -203,6 +209,8 @@ async def test_bad_input(case: Case, tmp_path: Path) -> None:
                 await case.run(server, client, tmp_path)
         message = str(info.value)
         assert case.match.lower() in message.lower(), message
+        # Whatever the input, the message stays readable.
+        assert len(message) < 1000, message[:300]
         assert isinstance(info.value, ah.AudioHighlightsError)
         assert KEY not in message and KEY not in repr(info.value)
         if case.local:

@@ -523,13 +523,26 @@ class Requester:
             return source
         return await self.upload(source, on_progress=on_progress)
 
+    def _not_a_url(self, audio_url: object) -> str:
+        if not isinstance(audio_url, str):
+            # A file or bytes handed to submit() by mistake: naming the type
+            # keeps a megabyte of audio out of the message.
+            return (
+                f"audio_url must be an http(s) URL, got {type(audio_url).__name__}: "
+                "submit() takes the URL of audio; upload() a file or bytes first, "
+                "or pass it to transcribe()"
+            )
+        shown = self.redactor.text(audio_url)
+        if len(shown) > 100:
+            shown = shown[:100] + "..."
+        return f"audio_url must be an http(s) URL, got {shown!r}"
+
     async def submit(
         self, audio_url: str, options: TranscriptOptions, *, idempotency_key: str | None = None
     ) -> Transcript:
         """``POST /v2/transcript``: create a job (``auto_highlights`` on unless set)."""
         if not is_url(audio_url):
-            shown = self.redactor.text(str(audio_url))
-            raise SourceError(f"audio_url must be an http(s) URL, got {shown!r}")
+            raise SourceError(self._not_a_url(audio_url))
         payload: dict[str, Any] = {"audio_url": audio_url, "auto_highlights": True}
         fields = options.to_dict()
         if "speech_models" not in fields and "speech_model" not in fields:
