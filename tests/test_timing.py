@@ -328,6 +328,26 @@ async def test_a_default_batch_watches_the_list_and_fetches_each_job_once() -> N
         assert max(done_at) - last_completed <= 0.5 + 1e-6
 
 
+@pytest.mark.parametrize("latency", [9.6, 10.0, 10.4, 10.8, 11.2, 11.6])
+async def test_the_first_jobs_of_a_batch_are_seen_within_a_second_whatever_the_phase(
+    latency: float,
+) -> None:
+    # While nothing finishes, sweeps slow down to max_interval: that bounds
+    # how late the first finished jobs are seen, whichever way the sweeps fall
+    # against the jobs' completion. Catching them late makes the batch fetch
+    # them all in one burst.
+    n = 50
+    async with fake_client(complete_after=latency, polling=HOSTED) as (server, client):
+        first: float | None = None
+        async with client.transcribe_many(urls(n), concurrency=n) as results:
+            async for r in results:
+                assert r.ok
+                first = anyio.current_time() if first is None else first
+        assert first is not None
+        first_completed = min(j.created + j.complete_after for j in server.jobs.values())
+        assert first - first_completed <= 1.0 + 1e-6, first - first_completed
+
+
 @pytest.mark.slow  # seconds of real time for 600 jobs, on debug-mode asyncio
 async def test_a_default_batch_finishes_soon_after_its_last_job_with_spread_latency() -> None:
     import random

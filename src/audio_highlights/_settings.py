@@ -187,5 +187,5 @@ class ListPollSettings:
 
     interval: float = field(default=0.5, converter=to_seconds, validator=_non_negative)
     multiplier: float = field(default=1.5, validator=validators.ge(1.0))
-    max_interval: float = field(default=2.0, converter=to_seconds, validator=_non_negative)
+    max_interval: float = field(default=1.0, converter=to_seconds, validator=_non_negative)
     patience: float = field(default=10.0, converter=to_seconds, validator=_non_negative)
