@@ -248,22 +248,30 @@ class _Batch:
             await anyio.lowlevel.checkpoint()  # delivers the cancellation
             raise
 
-    def spawn(
+    async def hand_out(
         self,
+        item: tuple[int, Source],
+        send: MemoryObjectSendStream[tuple[int, Source]],
         items: MemoryObjectReceiveStream[tuple[int, Source]],
         results: MemoryObjectSendStream[BatchResult],
     ) -> None:
-        """Start a worker if none is idle and the limit allows.
+        """Give ``item`` to an idle worker, to a new one if none is idle and the limit allows.
 
         Workers start on demand rather than all up front: a hundred small
         batches at once would otherwise start ``100 * concurrency`` tasks and
-        stall the event loop doing so.
+        stall the event loop doing so. A new worker is started with its first
+        item, so a batch's opening burst is handed out in one go instead of
+        one item per turn of the event loop (which starved the uploads of
+        work: a 1,000-job batch submitted 25 % slower than 1,000 plain tasks).
         """
         if self.idle == 0 and self.workers < self.options.concurrency:
             assert self.group is not None
             self.workers += 1
-            self.idle += 1
-            self.group.start_soon(self.work, items, results.clone())
+            self.group.start_soon(self.work, item, items, results.clone())
+        else:
+            # Unbuffered: this blocks until a worker is free, so the
+            # iterable is consumed only as fast as work gets done.
+            await send.send(item)
 
     async def feed(
         self,
@@ -278,25 +286,21 @@ class _Batch:
             if isinstance(sources, AsyncIterable):
                 index = 0
                 async for source in sources:
-                    self.spawn(items, results)
-                    await send.send((index, source))
+                    await self.hand_out((index, source), send, items, results)
                     index += 1
             else:
                 for index, source in enumerate(sources):
-                    self.spawn(items, results)
-                    # Unbuffered: this blocks until a worker is free, so the
-                    # iterable is consumed only as fast as work gets done.
-                    await send.send((index, source))
+                    await self.hand_out((index, source), send, items, results)
 
     async def work(
         self,
+        item: tuple[int, Source],
         items: MemoryObjectReceiveStream[tuple[int, Source]],
         results: MemoryObjectSendStream[BatchResult],
     ) -> None:
         async with results:
-            async for index, source in items:
-                self.idle -= 1
-                result = await self.run_one(index, source)
+            while True:
+                result = await self.run_one(*item)
                 if result.error is not None and self.options.fail_fast:
                     self.stop(result.error)
                     return
@@ -304,8 +308,13 @@ class _Batch:
                 # An idle worker must not keep its last transcript alive: the
                 # caller may have dropped it, and a thousand idle workers each
                 # holding one would hold a thousand.
-                del result, source
+                del result, item
                 self.idle += 1
+                try:
+                    item = await items.receive()
+                except anyio.EndOfStream:
+                    return
+                self.idle -= 1
 
     async def failed(
         self, index: int, source: Source, error: Exception, job: Transcript | None = None
