@@ -490,6 +490,22 @@ def test_list_sweeps_are_prompt_for_many_jobs_and_cost_no_more_than_polls_for_fe
     for waiting in (1, 2, 3, 10, 50, 199, 200, 201, 1000, 10_000):
         sweeper = _sweeper(default, waiting)
         pages = waiting // 200 + 1
-        for idle in range(40):
-            polls_per_second = waiting / min(3.0 * 1.1**idle, 10.0)
-            assert pages / sweeper.interval(idle) <= polls_per_second * (1 + 1e-9)
+        for read in range(12):
+            sweeper.pages_read = read
+            for idle in range(40):
+                polls_per_second = waiting / min(3.0 * 1.1**idle, 10.0)
+                assert pages / sweeper.interval(idle) <= polls_per_second * (1 + 1e-9)
+
+
+def test_a_sweep_of_few_pages_comes_back_sooner() -> None:
+    # The last jobs of a big batch are a page away: looking for them as
+    # often as for the whole batch would cost less, so they are looked for
+    # more often. A failed sweep (no page read) is not taken for a cheap one.
+    many = _sweeper(ah.PollSettings(), 1000)
+    paces = {}
+    for read in (0, 1, 2, 4, 6, 8, 20):
+        many.pages_read = read
+        paces[read] = many.interval(0)
+    assert paces == {0: 0.125, 1: 0.125, 2: 0.125, 4: 0.25, 6: 0.375, 8: 0.5, 20: 0.5}
+    many.pages_read = 1
+    assert many.interval(50) == 1.0  # still at most every 1 s while none finishes

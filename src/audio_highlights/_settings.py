@@ -163,8 +163,11 @@ class ListPollSettings:
     One task *sweeps* ``GET /v2/transcript`` (newest first, 200 a page, until
     every job still waited for has been seen) and wakes each job it sees
     finished, which is then fetched once. While jobs are finishing, sweeps
-    come every ``interval``; while none finishes, the pause grows by
-    ``multiplier`` up to ``max_interval``. Two bounds keep this cheap and
+    come every ``interval`` (sooner after a sweep that read fewer than 8
+    pages, in proportion, down to a quarter of it: the last jobs of a big
+    batch are a page away, and are looked for more often at no more cost);
+    while none finishes, the pause grows by ``multiplier`` up to
+    ``max_interval``. Two bounds keep this cheap and
     prompt whatever the batch size: a sweep is never later than a per-job poll
     of the batch's :class:`PollSettings` would be, and sweeps never cost more
     requests than polling each waiting job on that schedule (a sweep of
