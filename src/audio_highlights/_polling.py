@@ -366,7 +366,8 @@ class ListSweeper:
         The sweeps' own pace (``interval``, growing to ``max_interval``;
         after a sweep of fewer than ``_PAGES_PER_INTERVAL`` pages, that share
         of it, down to ``_SHORTEST_SHARE``: the last jobs of a big batch are a
-        page or two away, so they are looked for more often at no more cost),
+        page or two away, so they are looked for more often at no more
+        requests a second),
         slowed so that a sweep (one request per 200 waiting jobs) costs no more
         than polling each job of the batch would, and never slower than one
         job's polls. The batch is the most jobs waiting at once lately, so

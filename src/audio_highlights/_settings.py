@@ -165,7 +165,8 @@ class ListPollSettings:
     finished, which is then fetched once. While jobs are finishing, sweeps
     come every ``interval`` (sooner after a sweep that read fewer than 8
     pages, in proportion, down to a quarter of it: the last jobs of a big
-    batch are a page away, and are looked for more often at no more cost);
+    batch are a page away, and are looked for more often at no more requests
+    a second);
     while none finishes, the pause grows by ``multiplier`` up to
     ``max_interval``. Two bounds keep this cheap and
     prompt whatever the batch size: a sweep is never later than a per-job poll
